@@ -7,21 +7,483 @@
 // socket layer
 // ---------------------------------------------------------------------------
 
+/**
+ * First byte of every datagram this package sends outside UDX streams, by
+ * family. None collides with UDX (0xFF) or STUN (first two bits 00, so 0x00 to
+ * 0x3F): the demultiplexer can route on byte 0 alone.
+ */
+export const DATAGRAM_MAGIC_HANDSHAKE = 0xA6
+
+/** First two bytes of a UDX packet (magic 0xFF, version 0x01) */
+export const UDX_HEADER_MAGIC = 0xFF
+export const UDX_HEADER_VERSION = 0x01
+
+/**
+ * Kernel receive/send buffer for each UDX socket, in bytes. The Linux
+ * default (208 KiB) overflows at a few hundred Mbit/s with UDX's 1.2 KB
+ * packets and a burst of acks; 2 MiB keeps kernel drops near zero on
+ * loopback without pinning much memory (the kernel caps it at rmem_max).
+ */
+export const SOCKET_BUFFER_SIZE = 2 * 1024 * 1024
+
 // ---------------------------------------------------------------------------
 // transport layer
 // ---------------------------------------------------------------------------
+
+/**
+ * The multiaddr protocol code for `udx`, from the multicodec private-use
+ * range (0x300000 to 0x3FFFFF) because udx has no registered code. It has no
+ * address part: `/ip4/<ip>/udp/<port>/udx`.
+ */
+export const UDX_PROTOCOL_CODE = 0x300DC0
+export const UDX_PROTOCOL_NAME = 'udx'
+
+/**
+ * Handshake retransmission: first retransmit after this many ms, doubling
+ * each time up to HANDSHAKE_MAX_RTO. 250 ms is under a typical internet RTT
+ * ×2 and far above loopback, so a lost OPEN costs little and a slow path does
+ * not get flooded.
+ */
+export const HANDSHAKE_INITIAL_RTO = 250
+/** Cap of the doubling retransmission timeout, in ms */
+export const HANDSHAKE_MAX_RTO = 2_000
+
+/**
+ * How long a dial waits for the listener's ACCEPT before giving up, in ms.
+ * Shorter than libp2p's per-address dial timeout (about 6 s) so the caller
+ * gets our clear "nothing answered" error instead of a generic timeout;
+ * covers 5 retransmissions (0.25 + 0.5 + 1 + 2 + 2 s).
+ */
+export const HANDSHAKE_TIMEOUT = 5_000
+
+/**
+ * Half-open connections a listener keeps (OPEN answered, first stream data
+ * not yet seen). Bounded like a SYN backlog: when full, new OPENs are dropped
+ * and counted, old ones are never evicted by newcomers.
+ */
+export const HANDSHAKE_MAX_HALF_OPEN = 256
+
+/**
+ * How long a listener keeps a half-open entry, in ms. The dialer sends its
+ * first stream data (the Noise initiator message) right after ACCEPT, so a
+ * live dialer promotes its entry within one RTT; this bounds what junk costs.
+ */
+export const HANDSHAKE_HALF_OPEN_TIMEOUT = 5_000
+
+/**
+ * Minimum size of an OPEN datagram, in bytes. The listener's answer (ACCEPT)
+ * is smaller, so the handshake cannot be used to amplify traffic towards a
+ * spoofed source address.
+ */
+export const HANDSHAKE_OPEN_SIZE = 64
+
+/**
+ * UDX keepalive on every connection's stream, in ms. Lets an idle connection
+ * notice a vanished peer (UDX reports ETIMEDOUT) and keeps NAT bindings open:
+ * well below the shortest common UDP binding timeout (30 s, RFC 4787 allows
+ * down to 2 min but many home routers use 30 s).
+ */
+export const STREAM_KEEPALIVE = 5_000
+
+/**
+ * How long closing a connection waits for the remote to finish its side
+ * before the stream is destroyed, in ms
+ */
+export const CONNECTION_CLOSE_TIMEOUT = 5_000
 
 // ---------------------------------------------------------------------------
 // nat layer
 // ---------------------------------------------------------------------------
 
+/**
+ * STUN initial retransmission timeout, in ms (RFC 8489 section 6.2.1
+ * recommends 500 ms); it doubles after every retransmission
+ */
+export const STUN_RTO = 500
+
+/**
+ * How many times a STUN request is sent before the transaction fails. RFC
+ * 8489 uses Rc = 7 (39.5 s in total), sized for a client that has nothing
+ * else to try. NAT discovery asks several servers and repeats itself, so it
+ * gives up sooner: 4 sends at 0, 0.5, 1.5 and 3.5 s, then a last wait of 4 s
+ * (7.5 s in total). Losing all 4 requests or responses at 5% loss happens
+ * about once in 10^4 transactions.
+ */
+export const STUN_MAX_TRANSMISSIONS = 4
+
+/**
+ * Transmissions of the RFC 5780 filtering tests (CHANGE-REQUEST). A timeout
+ * is their normal negative answer, so a shorter schedule (0, 0.5, 1.5 s, fail
+ * at 3.5 s) keeps discovery quick; a lost answer only makes us assume the
+ * more restrictive filtering, which is the safe error.
+ */
+export const STUN_FILTERING_TEST_TRANSMISSIONS = 3
+
+/**
+ * New STUN transactions per second, process-wide (retransmissions are not
+ * counted). RFC 5780 section 4 asks clients not to send more than 10 new
+ * transactions per second to a server; we space them 100 ms apart.
+ */
+export const STUN_MAX_TRANSACTIONS_PER_SECOND = 10
+
+/**
+ * Our STUN requests are padded to this many bytes. The largest answer our
+ * binding server gives (IPv6 XOR-MAPPED-ADDRESS, RESPONSE-ORIGIN and
+ * OTHER-ADDRESS, FINGERPRINT) is 100 bytes, and the server never answers
+ * with more bytes than the request carried (no amplification).
+ */
+export const STUN_REQUEST_PAD_TO = 100
+
+/**
+ * Binding requests our STUN server answers per source IP: a sustained rate
+ * per second and a burst. A discovery run sends about 6 requests per server,
+ * so 20 lets a full run through at once; 10/s is far above any honest client
+ * and caps what one spoofed source costs us.
+ */
+export const STUN_SERVER_PER_IP_RATE = 10
+export const STUN_SERVER_PER_IP_BURST = 20
+
+/**
+ * Binding requests our STUN server answers in total, per second and as a
+ * burst: the budget a flood of spoofed sources can consume. Answers are at
+ * most as large as requests, so this also bounds what we reflect.
+ */
+export const STUN_SERVER_GLOBAL_RATE = 500
+export const STUN_SERVER_GLOBAL_BURST = 1_000
+
+/**
+ * Source IPs the STUN server's per-IP rate limiter remembers. When full, the
+ * least recently seen IP is forgotten, so memory stays bounded (about 100 B
+ * per entry) under a spoofed-source flood; the global limit still applies.
+ */
+export const STUN_SERVER_MAX_TRACKED_IPS = 4_096
+
+/**
+ * Observations older than this are ignored by the classifier, in ms. NAT
+ * behaviour rarely changes, but the public mapping does when the network
+ * changes, and an idle mapping expires after 30 s to a few minutes.
+ * 10 minutes keeps a periodic re-discovery (every few minutes) in range.
+ */
+export const NAT_OBSERVATION_MAX_AGE = 10 * 60_000
+
+/**
+ * Fewest fresh mappings (new NAT ports made in quick succession) before the
+ * classifier names a port allocation; fewer gives `unknown`. 3 samples give
+ * 2 deltas, as hyperdht requires.
+ */
+export const NAT_ALLOCATION_MIN_SAMPLES = 3
+
+/**
+ * Largest step between consecutive new mappings, in ports, that counts as a
+ * sequential allocation delta. Real sequential NATs use 1 (sometimes 2 or 4
+ * for port parity/pairing); larger steps are indistinguishable from random
+ * with few samples.
+ */
+export const NAT_ALLOCATION_MAX_DELTA = 16
+
+/**
+ * A gap of up to this many deltas between consecutive samples still counts
+ * as sequential: other hosts behind the same NAT take ports between our
+ * samples. The exact-delta fraction becomes the reliability.
+ */
+export const NAT_ALLOCATION_MAX_SKIP = 8
+
+/**
+ * Fraction of the deltas that must be (multiples of) the allocation delta, or
+ * of the samples that must keep the local port, before the classifier calls
+ * the allocation sequential or preserving; otherwise it is random.
+ */
+export const NAT_ALLOCATION_MIN_CONSISTENT = 0.75
+
+/**
+ * Two mappings further apart than this, in ms, are not compared for the port
+ * delta: other hosts behind the NAT take ports in the meantime.
+ */
+export const NAT_ALLOCATION_MAX_SAMPLE_GAP = 5_000
+
+/**
+ * Fraction of observers of one socket that must agree on its mapping for the
+ * classifier to call it endpoint-independent despite disagreeing outliers (a
+ * stale or lying observer)
+ */
+export const NAT_EIM_MAJORITY = 2 / 3
+
+/** Most public addresses a NatProfile lists, most recent first */
+export const NAT_MAX_PUBLIC_ADDRESSES = 8
+
 // ---------------------------------------------------------------------------
 // punch layer
 // ---------------------------------------------------------------------------
 
+/**
+ * Length of a punch session id, in bytes. 64 random bits: sessions live for
+ * seconds and a collision only makes a probe fail authentication.
+ */
+export const SESSION_ID_LENGTH = 8
+
+/**
+ * Length of the per-session probe MAC key, in bytes (the HMAC-SHA256 block
+ * size is larger, the output size is 32: a 256-bit key is the usual choice)
+ */
+export const SESSION_SECRET_LENGTH = 32
+
+/**
+ * First byte of a probe datagram. 0xA7 has the top bits 10, so it is neither
+ * STUN (00) nor UDX (0xFF) nor the transport handshake (0xA6).
+ */
+export const PROBE_MAGIC = 0xA7
+
+/** Probe datagram format version (byte 1) */
+export const PROBE_VERSION = 1
+
+/**
+ * Bytes of HMAC-SHA256 kept in a probe. 128 bits: an attacker gets one guess
+ * per datagram during a session of seconds.
+ */
+export const PROBE_TAG_LENGTH = 16
+
+/**
+ * Size of every probe datagram, in bytes: 4 header + 8 session id + 4
+ * sequence + 4 timestamp + 16 tag. Small enough for any MTU, and the same
+ * size for probes and acks so an ack never amplifies.
+ */
+export const PROBE_SIZE = 36
+
+/**
+ * The external port range a NAT allocates from, inclusive. Linux masquerade
+ * (and most NATs) allocate above the privileged ports; random-port probing
+ * guesses only inside this range (64512 ports).
+ */
+export const NAT_PORT_MIN = 1024
+export const NAT_PORT_MAX = 65535
+
+/**
+ * Most extra sockets one side opens for birthday punching. 256 is what
+ * hyperdht uses; more costs file descriptors and NAT table entries (each
+ * socket holds one mapping on a shared, often carrier-grade, NAT).
+ */
+export const MAX_EXTRA_SOCKETS = 256
+
+/**
+ * Success probability the birthday sizing aims for, 0..1
+ */
+export const BIRTHDAY_TARGET_SUCCESS = 0.95
+
+/**
+ * Pacing of random-port probes, in ms between rounds, and probes per round:
+ * 100 new destinations per second, twice hyperdht's rate (1 per 20 ms) and
+ * still only about 4 KB/s; NAT connection tracking creates far more entries
+ * per second than that.
+ */
+export const BIRTHDAY_PROBE_INTERVAL_MS = 20
+export const BIRTHDAY_PROBES_PER_ROUND = 2
+
+/**
+ * Time in which a birthday punch should reach BIRTHDAY_TARGET_SUCCESS, in ms.
+ * The sizing picks the fewest extra sockets that get there in this time (so
+ * we hold as few NAT ports as possible) and opens MAX_EXTRA_SOCKETS when none
+ * does. 10 s beats hyperdht's ~35 s while DCUtR gives up after 3 × 5 s.
+ */
+export const BIRTHDAY_TARGET_TIME_MS = 10_000
+
+/**
+ * How long the many-sockets side gets to open and prime its sockets before
+ * the other side's random-port probes arrive, in ms (binding 256 sockets and
+ * sending 256 low-TTL datagrams takes well under 100 ms)
+ */
+export const BIRTHDAY_PRIME_LEAD_MS = 250
+
+/**
+ * Resend the low-TTL priming datagrams this often, in ms, so the mappings
+ * outlive Linux's 30 s timeout for unreplied UDP flows
+ */
+export const PRIME_REFRESH_MS = 10_000
+
+/**
+ * Default TTL (IPv6 hop limit) of priming datagrams: enough to leave a home
+ * NAT, or a home NAT behind a carrier-grade NAT, and expire before the remote
+ * NAT on ordinary internet paths (which are 10+ hops). Priming opens our own
+ * mapping without creating a conflicting flow on the remote NAT. Set lower
+ * (e.g. 2) for short lab paths through PlannerOptions.lowTtl.
+ */
+export const DEFAULT_PRIME_TTL = 5
+
+/**
+ * After priming, wait this long before the normal-TTL probes of direct and
+ * predicted strategies, in ms, so both sides' own mappings exist before any
+ * probe reaches a NAT
+ */
+export const PRIME_LEAD_MS = 50
+
+/**
+ * Pacing of direct (cone) probes, in ms: ICE's default check pacing (Ta)
+ */
+export const DIRECT_PROBE_INTERVAL_MS = 50
+
+/**
+ * Budget of a direct (cone) punch: DIRECT_BASE_BUDGET_MS plus 4 relayed RTTs,
+ * capped at DIRECT_MAX_BUDGET_MS. A cone pair connects within one direct RTT
+ * of both sides starting; the base absorbs start-time skew and loss.
+ */
+export const DIRECT_BASE_BUDGET_MS = 3_000
+export const DIRECT_MAX_BUDGET_MS = 6_000
+
+/**
+ * Budget when either NAT is unknown: one short direct attempt, in ms, so an
+ * unclassified peer costs little before the relay fallback
+ */
+export const UNKNOWN_BUDGET_MS = 2_500
+
+/**
+ * Budget of a LAN-only attempt (both peers behind the same public IP), in ms
+ */
+export const LAN_BUDGET_MS = 2_000
+
+/**
+ * Sequential port prediction. The window of predicted ports is
+ * SEQ_BASE_WINDOW / reliability (so 8 ports when every observed step was
+ * exactly delta, 16 at reliability 0.5) plus the allocations other hosts are
+ * assumed to make since the observation, clamped to SEQ_MIN_WINDOW ..
+ * SEQ_MAX_WINDOW. Below SEQ_MIN_RELIABILITY the NAT is treated as random.
+ */
+export const SEQ_BASE_WINDOW = 8
+export const SEQ_MIN_WINDOW = 8
+export const SEQ_MAX_WINDOW = 128
+export const SEQ_MIN_RELIABILITY = 0.5
+/** Assumed allocations per second by other hosts behind a sequential NAT */
+export const SEQ_ASSUMED_ALLOCATIONS_PER_SECOND = 0.5
+/** Observation age beyond which the drift term stops growing, in ms */
+export const SEQ_MAX_DRIFT_AGE_MS = 60_000
+
+/**
+ * Pacing and budget of predicted-port punching, in ms: one pass over the
+ * window per round
+ */
+export const SEQ_ROUND_INTERVAL_MS = 100
+export const SEQ_BUDGET_MS = 8_000
+export const PREDICT_BOTH_BUDGET_MS = 10_000
+
+/**
+ * Random ↔ sequential birthday: the random side primes every (socket,
+ * predicted port) pair, so it holds extra sockets × window mappings on its
+ * NAT. These caps keep that at 8192 entries, about 12 % success (see
+ * timing.ts); the attempt is skipped when the model says below
+ * MIN_WORTHWHILE_SUCCESS.
+ */
+export const RANDOM_SEQ_MAX_SOCKETS = 64
+export const RANDOM_SEQ_MAX_PRIMED_MAPPINGS = 8_192
+export const MIN_WORTHWHILE_SUCCESS = 0.05
+
+/**
+ * Budget for birthday punching beyond the probing itself (socket setup,
+ * priming, start-time skew), in ms
+ */
+export const BIRTHDAY_SETUP_MS = 1_000
+
+/**
+ * Below this profile confidence (0..1) the planner does not rely on a cone's
+ * filtering being open (EIF/ADF) and plans a full birthday punch instead
+ */
+export const MIN_TRUSTED_FILTERING_CONFIDENCE = 0.5
+
+/**
+ * Shortest and longest punch budget the planner produces, in ms. The longest
+ * is also the protocol's limit for PlanSummary.budget_ms.
+ */
+export const MIN_PUNCH_BUDGET_MS = 1_000
+export const MAX_PUNCH_BUDGET_MS = 60_000
+
+/**
+ * Most distinct targets probed per round from one socket (candidates of a
+ * direct punch, LAN candidates); extra ones are probed in later rounds
+ */
+export const MAX_TARGETS_PER_ROUND = 16
+
+/**
+ * Keepalive on the direct path after success, in ms: half of the 30 s that
+ * Linux and many home NATs keep an idle UDP mapping
+ */
+export const PUNCHED_PATH_KEEPALIVE_MS = 15_000
+
+/**
+ * Punch history bounds: peers and NAT-pair classes remembered (least
+ * recently used evicted first), outcomes kept per entry
+ */
+export const HISTORY_MAX_PEERS = 1_024
+export const HISTORY_MAX_PAIR_CLASSES = 64
+export const HISTORY_OUTCOMES_PER_ENTRY = 16
+
+/**
+ * A peer or NAT-pair class with this many consecutive failures, the last
+ * within DOOMED_WINDOW_MS, is not punched again until a backoff of
+ * DOOMED_BACKOFF_BASE_MS × 2^(failures - DOOMED_CONSECUTIVE_FAILURES) (at
+ * most DOOMED_BACKOFF_MAX_MS) has passed; then one attempt is allowed.
+ */
+export const DOOMED_CONSECUTIVE_FAILURES = 3
+export const DOOMED_WINDOW_MS = 10 * 60_000
+export const DOOMED_BACKOFF_BASE_MS = 60_000
+export const DOOMED_BACKOFF_MAX_MS = 60 * 60_000
+
+/**
+ * Retry of a failed punch with the same peer: RETRY_BACKOFF_BASE_MS ×
+ * 2^attempt, capped, with "equal jitter" (half fixed, half random) so two
+ * peers that failed together do not retry in lockstep
+ */
+export const RETRY_BACKOFF_BASE_MS = 2_000
+export const RETRY_BACKOFF_MAX_MS = 5 * 60_000
+
+/**
+ * A pair that succeeded before gets a budget of this many times its slowest
+ * remembered time to success (never more than the strategy's default)
+ */
+export const KNOWN_GOOD_BUDGET_FACTOR = 3
+
 // ---------------------------------------------------------------------------
 // protocol layer
 // ---------------------------------------------------------------------------
+
+/** Protocol id of the coordination protocol */
+export const COORDINATION_PROTOCOL = '/libp2p-udp-holepunch/coordinate/1.0.0'
+
+/** Version carried in OFFER/ANSWER.version */
+export const COORDINATION_VERSION = 1
+
+/**
+ * Largest coordination message, in bytes (the varint length prefix excluded).
+ * An OFFER with 32 IPv6 candidates and 8 public addresses is under 1.2 KiB.
+ */
+export const MAX_COORDINATION_MESSAGE_SIZE = 4_096
+
+/** Most candidates in an OFFER or ANSWER */
+export const MAX_CANDIDATES = 32
+
+/** Most public addresses in a NatProfile message */
+export const MAX_PUBLIC_ADDRESSES = 8
+
+/** Longest ABORT.message, in UTF-8 bytes */
+export const MAX_ABORT_MESSAGE_BYTES = 256
+
+/** Highest OFFER.attempt (retries of one series) */
+export const MAX_ATTEMPT = 15
+
+/** Largest |delta| of a sequential port allocation accepted on the wire */
+export const MAX_SEQUENTIAL_DELTA = 1_024
+
+/** Largest PlanSummary.window (predicted ports) */
+export const MAX_PLAN_WINDOW = 256
+
+/** Largest PlanSummary.random_ports */
+export const MAX_PLAN_RANDOM_PORTS = 8_192
+
+/** Largest RESULT.elapsed_ms and RESULT.retry_after_ms, in ms */
+export const MAX_RESULT_ELAPSED_MS = 600_000
+export const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000
+
+/**
+ * How long each side waits for the next coordination message (ANSWER after
+ * OFFER, SYNC after ANSWER), in ms. Over a relay, 10 s is many RTTs.
+ */
+export const COORDINATION_STEP_TIMEOUT_MS = 10_000
 
 // ---------------------------------------------------------------------------
 // service layer

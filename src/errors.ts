@@ -7,10 +7,259 @@
 // socket and transport layers
 // ---------------------------------------------------------------------------
 
+/**
+ * A dial got no answer from the address: nothing listens there, a firewall
+ * drops the traffic, or the path loses every packet
+ */
+export class HandshakeTimeoutError extends Error {
+  static name = 'HandshakeTimeoutError'
+
+  constructor (message = 'The udx handshake timed out: check that a udx listener runs at the address and that UDP traffic can reach it') {
+    super(message)
+    this.name = 'HandshakeTimeoutError'
+  }
+}
+
+/**
+ * The remote refused the connection (it sent RESET), e.g. because it is
+ * shutting down or its half-open table is full
+ */
+export class HandshakeRefusedError extends Error {
+  static name = 'HandshakeRefusedError'
+
+  constructor (message = 'The remote udx listener refused the connection') {
+    super(message)
+    this.name = 'HandshakeRefusedError'
+  }
+}
+
+/**
+ * A multiaddr was passed that is not a udx address
+ */
+export class InvalidUdxAddressError extends Error {
+  static name = 'InvalidUdxAddressError'
+
+  constructor (message = 'Expected a udx multiaddr like /ip4/1.2.3.4/udp/1234/udx') {
+    super(message)
+    this.name = 'InvalidUdxAddressError'
+  }
+}
+
+/**
+ * A directly connected peer authenticated as a different PeerId than the
+ * one we expected (e.g. the peer of the relayed connection)
+ */
+export class UnexpectedRemotePeerError extends Error {
+  static name = 'UnexpectedRemotePeerError'
+
+  constructor (message = 'The remote peer of the direct connection is not the expected peer') {
+    super(message)
+    this.name = 'UnexpectedRemotePeerError'
+  }
+}
+
+/**
+ * A socket operation was attempted on a socket that was already closed
+ */
+export class SocketClosedError extends Error {
+  static name = 'SocketClosedError'
+
+  constructor (message = 'The udx socket is closed') {
+    super(message)
+    this.name = 'SocketClosedError'
+  }
+}
+
 // ---------------------------------------------------------------------------
 // nat layer
 // ---------------------------------------------------------------------------
 
+/**
+ * Bytes that were expected to be a STUN message are not a valid one. `reason`
+ * is a short machine-readable cause, e.g. `bad-fingerprint`
+ */
+export class StunDecodeError extends Error {
+  static name = 'StunDecodeError'
+  public readonly reason: string
+
+  constructor (reason: string, message = `Malformed STUN message (${reason}): drop the datagram`) {
+    super(message)
+    this.name = 'StunDecodeError'
+    this.reason = reason
+  }
+}
+
+/**
+ * A STUN message could not be encoded because a field is out of range (a
+ * bad address, a too long SOFTWARE, an error code outside 300..699)
+ */
+export class StunEncodeError extends Error {
+  static name = 'StunEncodeError'
+
+  constructor (message = 'Cannot encode the STUN message: check the attribute values') {
+    super(message)
+    this.name = 'StunEncodeError'
+  }
+}
+
+/**
+ * A STUN server did not answer a binding request after every retransmission
+ */
+export class StunTimeoutError extends Error {
+  static name = 'StunTimeoutError'
+
+  constructor (message = 'The STUN server did not answer: check its address and that UDP reaches it, or try another server') {
+    super(message)
+    this.name = 'StunTimeoutError'
+  }
+}
+
+/**
+ * A STUN server answered a binding request with an error response
+ */
+export class StunErrorResponseError extends Error {
+  static name = 'StunErrorResponseError'
+  public readonly code: number
+  public readonly reason: string
+  /** for 420 (Unknown Attribute): the attribute types the server refused */
+  public readonly unknownAttributes: number[]
+
+  constructor (code: number, reason: string, unknownAttributes: number[] = [], message = `The STUN server answered with error ${code} (${reason})${code === 420 ? ': it does not support an attribute we sent (e.g. CHANGE-REQUEST without RFC 5780 support)' : ''}`) {
+    super(message)
+    this.name = 'StunErrorResponseError'
+    this.code = code
+    this.reason = reason
+    this.unknownAttributes = unknownAttributes
+  }
+}
+
+/**
+ * A STUN server answered with a success response that lacks the mapped
+ * address
+ */
+export class InvalidStunResponseError extends Error {
+  static name = 'InvalidStunResponseError'
+
+  constructor (message = 'The STUN server answered without a (XOR-)MAPPED-ADDRESS: use another STUN server') {
+    super(message)
+    this.name = 'InvalidStunResponseError'
+  }
+}
+
+/**
+ * A STUN client was used after close()
+ */
+export class StunClientClosedError extends Error {
+  static name = 'StunClientClosedError'
+
+  constructor (message = 'The STUN client is closed: create a new one') {
+    super(message)
+    this.name = 'StunClientClosedError'
+  }
+}
+
 // ---------------------------------------------------------------------------
 // punch, protocol and service layers
 // ---------------------------------------------------------------------------
+
+/**
+ * A datagram claimed to be a punch probe but is not a well-formed one (wrong
+ * size, magic, version, type or reserved bits). `reason` names the rule.
+ */
+export class InvalidProbeError extends Error {
+  static name = 'InvalidProbeError'
+  readonly reason: string
+
+  constructor (reason: string, message = `Malformed probe datagram (${reason}): drop it and count it, it is not from a peer running this protocol version`) {
+    super(message)
+    this.name = 'InvalidProbeError'
+    this.reason = reason
+  }
+}
+
+/**
+ * A well-formed probe datagram failed authentication: another session, the
+ * wrong sender role (e.g. our own probe reflected back) or a bad MAC
+ */
+export class ProbeAuthenticationError extends Error {
+  static name = 'ProbeAuthenticationError'
+  readonly reason: string
+
+  constructor (reason: string, message = `Probe datagram failed authentication (${reason}): drop it, it was not sent by the peer of this session`) {
+    super(message)
+    this.name = 'ProbeAuthenticationError'
+    this.reason = reason
+  }
+}
+
+/**
+ * The planner was called with inputs it cannot plan from (e.g. a negative
+ * RTT, a port out of range)
+ */
+export class InvalidPlanInputError extends Error {
+  static name = 'InvalidPlanInputError'
+
+  constructor (message = 'Invalid punch planner input: pass validated profiles and candidates (see src/protocol/validate.ts)') {
+    super(message)
+    this.name = 'InvalidPlanInputError'
+  }
+}
+
+/**
+ * The plan the offerer sent in SYNC cannot be followed by this side (e.g. it
+ * asks for more extra sockets than we offered). Answer with ABORT
+ * PLAN_REJECTED.
+ */
+export class PlanRejectedError extends Error {
+  static name = 'PlanRejectedError'
+
+  constructor (message = 'The offered punch plan cannot be followed: abort the session with reason PLAN_REJECTED') {
+    super(message)
+    this.name = 'PlanRejectedError'
+  }
+}
+
+/**
+ * A coordination message broke a rule of docs/PROTOCOL.md. `field` is the
+ * dotted path of the offending field, `rule` what was expected. Answer with
+ * ABORT INVALID_MESSAGE and close the stream.
+ */
+export class InvalidCoordinationMessageError extends Error {
+  static name = 'InvalidCoordinationMessageError'
+  readonly field: string
+  readonly rule: string
+
+  constructor (field: string, rule: string, message = `Invalid coordination message: ${field} ${rule}; abort the session with reason INVALID_MESSAGE`) {
+    super(message)
+    this.name = 'InvalidCoordinationMessageError'
+    this.field = field
+    this.rule = rule
+  }
+}
+
+/**
+ * An encoded coordination message is larger than the protocol allows
+ */
+export class CoordinationMessageTooLargeError extends Error {
+  static name = 'CoordinationMessageTooLargeError'
+
+  constructor (message = 'Coordination message too large: send fewer candidates (the limit is in src/constants.ts)') {
+    super(message)
+    this.name = 'CoordinationMessageTooLargeError'
+  }
+}
+
+/**
+ * The peer speaks another version of the coordination protocol. Answer with
+ * ABORT UNSUPPORTED_VERSION and keep the relayed connection.
+ */
+export class UnsupportedCoordinationVersionError extends Error {
+  static name = 'UnsupportedCoordinationVersionError'
+  readonly version: number
+
+  constructor (version: number, message = `The peer uses coordination protocol version ${version}, this node only version 1: keep the relayed connection, upgrade one of the nodes`) {
+    super(message)
+    this.name = 'UnsupportedCoordinationVersionError'
+    this.version = version
+  }
+}

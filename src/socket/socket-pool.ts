@@ -1,0 +1,222 @@
+import UDX from 'udx-native'
+import { BoundSocket } from './bound-socket.ts'
+import { StreamIdAllocator } from './stream-ids.ts'
+import type { DatagramHandler, RemoteInfo } from './datagram-socket.ts'
+import type { SocketMetrics } from './socket-metrics.ts'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+import type { UDXStream, UDXStreamOptions } from 'udx-native'
+
+export interface SocketPoolInit {
+  logger: ComponentLogger
+  metrics?: SocketMetrics
+}
+
+/**
+ * A factory for a handler that every socket of the pool gets, present and
+ * future (e.g. the handshake, the STUN server, punch probes)
+ */
+export type SocketHandlerFactory = (socket: BoundSocket) => DatagramHandler
+
+/**
+ * Owns the UDX instance of one transport and every socket bound from it:
+ * one socket per listen address, plus one ephemeral socket per address
+ * family for dials made while nothing of that family listens.
+ *
+ * Dials leave from a listening socket whenever one fits, so the NAT mapping
+ * that other peers observe for our outbound traffic is the mapping of the
+ * socket that later punches and accepts.
+ */
+export class SocketPool {
+  readonly udx: UDX
+  readonly streamIds: StreamIdAllocator
+  private readonly log: Logger
+  private readonly logger: ComponentLogger
+  private readonly metrics?: SocketMetrics
+  private readonly listening = new Set<BoundSocket>()
+  private readonly ephemeral = new Map<4 | 6, BoundSocket>()
+  private readonly extra = new Set<BoundSocket>()
+  private readonly handlerFactories: SocketHandlerFactory[] = []
+  private readonly removers = new Map<BoundSocket, Array<() => void>>()
+  private readonly streams = new Set<UDXStream>()
+
+  constructor (init: SocketPoolInit) {
+    this.udx = new UDX()
+    this.streamIds = new StreamIdAllocator()
+    this.logger = init.logger
+    this.log = init.logger.forComponent('libp2p:udx:socket')
+    this.metrics = init.metrics
+  }
+
+  /**
+   * Give every socket, present and future, a handler made by `factory`.
+   * Returns a function that removes the handlers again.
+   */
+  addSocketHandler (factory: SocketHandlerFactory): () => void {
+    this.handlerFactories.push(factory)
+
+    for (const socket of this.allSockets()) {
+      this.applyFactory(socket, factory)
+    }
+
+    return () => {
+      const index = this.handlerFactories.indexOf(factory)
+      if (index !== -1) {
+        this.handlerFactories.splice(index, 1)
+      }
+      // handlers already added stay until their socket closes; factories are
+      // only removed at shutdown, when the sockets close too
+    }
+  }
+
+  /**
+   * Bind a new socket for a listen address
+   */
+  bindListener (host: string, port: number): BoundSocket {
+    const socket = this.createSocket(host, port)
+    this.listening.add(socket)
+    return socket
+  }
+
+  /**
+   * Bind a socket that is not used for dials or listening, e.g. one of the
+   * extra sockets of a birthday punch. The caller closes it.
+   */
+  bindExtra (host: string, port = 0): BoundSocket {
+    const socket = this.createSocket(host, port)
+    this.extra.add(socket)
+    return socket
+  }
+
+  async closeSocket (socket: BoundSocket): Promise<void> {
+    this.listening.delete(socket)
+    this.extra.delete(socket)
+
+    for (const [family, s] of this.ephemeral) {
+      if (s === socket) {
+        this.ephemeral.delete(family)
+      }
+    }
+
+    for (const remove of this.removers.get(socket) ?? []) {
+      remove()
+    }
+    this.removers.delete(socket)
+
+    await socket.close()
+  }
+
+  /**
+   * The socket a dial to `remote` leaves from: a listening socket of the
+   * same family whose bound address can reach the remote, or else the
+   * shared ephemeral socket of that family.
+   */
+  socketForDial (remote: RemoteInfo): BoundSocket {
+    const remoteIsLoopback = isLoopback(remote.host)
+    let fallback: BoundSocket | undefined
+
+    for (const socket of this.listening) {
+      const local = socket.address()
+
+      if (local.family !== remote.family || socket.closed) {
+        continue
+      }
+
+      if (isWildcard(local.host)) {
+        return socket
+      }
+
+      if (isLoopback(local.host) === remoteIsLoopback) {
+        fallback = fallback ?? socket
+      }
+    }
+
+    if (fallback != null) {
+      return fallback
+    }
+
+    let socket = this.ephemeral.get(remote.family)
+
+    if (socket == null || socket.closed) {
+      socket = this.createSocket(remote.family === 4 ? '0.0.0.0' : '::', 0)
+      this.ephemeral.set(remote.family, socket)
+    }
+
+    return socket
+  }
+
+  /**
+   * Create a UDX stream with a fresh random id, tracked so shutdown can
+   * destroy it. Its id is released when it closes.
+   */
+  createStream (options?: UDXStreamOptions): UDXStream {
+    return this.createStreamWithReservedId(this.streamIds.allocate(), options)
+  }
+
+  /**
+   * Create a UDX stream with an id reserved earlier from `streamIds` (e.g.
+   * one offered to a peer); the id is released when the stream closes
+   */
+  createStreamWithReservedId (id: number, options?: UDXStreamOptions): UDXStream {
+    if (!this.streamIds.has(id)) {
+      throw new Error(`udx stream id ${id} was not reserved: reserve it with streamIds.allocate() first`)
+    }
+
+    const stream = this.udx.createStream(id, options)
+    this.streams.add(stream)
+    stream.once('close', () => {
+      this.streams.delete(stream)
+      this.streamIds.release(id)
+    })
+    return stream
+  }
+
+  /**
+   * Destroy every stream and close every socket
+   */
+  async close (): Promise<void> {
+    for (const stream of this.streams) {
+      stream.destroy()
+    }
+
+    await Promise.all(this.allSockets().map(async socket => { await this.closeSocket(socket) }))
+  }
+
+  get socketCount (): number {
+    return this.allSockets().length
+  }
+
+  allSockets (): BoundSocket[] {
+    return [...this.listening, ...this.ephemeral.values(), ...this.extra]
+  }
+
+  private createSocket (host: string, port: number): BoundSocket {
+    const socket = new BoundSocket({
+      udx: this.udx,
+      host,
+      port,
+      log: this.logger.forComponent(`libp2p:udx:socket:${host.includes(':') ? `[${host}]` : host}`),
+      metrics: this.metrics
+    })
+
+    for (const factory of this.handlerFactories) {
+      this.applyFactory(socket, factory)
+    }
+
+    return socket
+  }
+
+  private applyFactory (socket: BoundSocket, factory: SocketHandlerFactory): void {
+    const remove = socket.addHandler(factory(socket))
+    const removers = this.removers.get(socket) ?? []
+    removers.push(remove)
+    this.removers.set(socket, removers)
+  }
+}
+
+export function isWildcard (host: string): boolean {
+  return host === '0.0.0.0' || host === '::'
+}
+
+export function isLoopback (host: string): boolean {
+  return host.startsWith('127.') || host === '::1'
+}

@@ -1,0 +1,37 @@
+import type { CounterGroup, Metrics } from '@libp2p/interface'
+
+export interface TransportMetrics {
+  /** connections established, by direction */
+  connections: CounterGroup
+  /** failed handshakes and upgrades, by kind */
+  handshakeErrors: CounterGroup
+  /** dialer events (open, accepted, timeout, abort, refused) */
+  dialerEvents: CounterGroup
+  /** per-connection events of inbound connections (end, abort, reset) */
+  listenerEvents: CounterGroup
+}
+
+export function createTransportMetrics (metrics?: Metrics): TransportMetrics | undefined {
+  if (metrics == null) {
+    return undefined
+  }
+
+  return {
+    connections: metrics.registerCounterGroup('libp2p_udx_connections_total', {
+      label: 'direction',
+      help: 'udx connections opened, by direction'
+    }),
+    handshakeErrors: metrics.registerCounterGroup('libp2p_udx_handshake_errors_total', {
+      label: 'error',
+      help: 'udx handshakes and upgrades that failed, by kind'
+    }),
+    dialerEvents: metrics.registerCounterGroup('libp2p_udx_dialer_events_total', {
+      label: 'event',
+      help: 'udx dialer events by type'
+    }),
+    listenerEvents: metrics.registerCounterGroup('libp2p_udx_listener_events_total', {
+      label: 'event',
+      help: 'Events of inbound udx connections by type'
+    })
+  }
+}

@@ -1,0 +1,252 @@
+import { AbortError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import { HANDSHAKE_TIMEOUT } from '../constants.ts'
+import { UnexpectedRemotePeerError } from '../errors.ts'
+import { createSocketMetrics } from '../socket/socket-metrics.ts'
+import { SocketPool } from '../socket/socket-pool.ts'
+import { dialHandshake } from './handshake-dialer.ts'
+import { HandshakeHandler } from './handshake-handler.ts'
+import { UDXListener } from './listener.ts'
+import { addressToUdxMultiaddr, isUdxMultiaddr, udxMultiaddrToAddress } from './multiaddr.ts'
+import { createTransportMetrics } from './transport-metrics.ts'
+import { UDXMultiaddrConnection } from './udx-connection.ts'
+import type { TransportMetrics } from './transport-metrics.ts'
+import type { DirectConnectionOptions, UDXComponents, UDXDialEvents, UDXDialOptions, UDXInit } from './types.ts'
+import type { BoundSocket } from '../socket/bound-socket.ts'
+import type { Connection, CreateListenerOptions, Listener, Logger, Startable, Transport, Upgrader } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export const UDX_TRANSPORT_TAG = 'libp2p-udp-holepunch/udx'
+
+/**
+ * The udx transport: libp2p connections over UDX streams on UDP sockets
+ * that this transport owns.
+ */
+export class UDXTransport implements Transport<UDXDialEvents>, Startable {
+  readonly pool: SocketPool
+  private readonly init: UDXInit
+  private readonly components: UDXComponents
+  private readonly log: Logger
+  private readonly metrics?: TransportMetrics
+  private readonly handlers = new WeakMap<BoundSocket, HandshakeHandler>()
+  private readonly listeners = new Set<UDXListener>()
+  private readonly shutdownController = new AbortController()
+
+  constructor (components: UDXComponents, init: UDXInit = {}) {
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent('libp2p:udx')
+    this.metrics = createTransportMetrics(components.metrics)
+    this.pool = new SocketPool({
+      logger: components.logger,
+      metrics: createSocketMetrics(components.metrics)
+    })
+    this.pool.addSocketHandler(socket => {
+      const handler = new HandshakeHandler(socket, this.components.logger.forComponent('libp2p:udx:handshake'))
+      this.handlers.set(socket, handler)
+      return handler
+    })
+  }
+
+  readonly [transportSymbol] = true
+
+  readonly [Symbol.toStringTag] = UDX_TRANSPORT_TAG
+
+  readonly [serviceCapabilities]: string[] = [
+    '@libp2p/transport'
+  ]
+
+  async start (): Promise<void> {}
+
+  async stop (): Promise<void> {
+    this.shutdownController.abort()
+    await Promise.all([...this.listeners].map(async listener => { await listener.close() }))
+    await this.pool.close()
+  }
+
+  async dial (ma: Multiaddr, options: UDXDialOptions): Promise<Connection> {
+    options.signal.throwIfAborted()
+
+    const remote = udxMultiaddrToAddress(ma)
+    const socket = this.pool.socketForDial(remote)
+    const started = Date.now()
+    this.log('dialing %a from %s:%d', ma, socket.address().host, socket.address().port)
+    this.metrics?.dialerEvents.increment({ open: true })
+
+    let stream
+    try {
+      stream = await dialHandshake({
+        pool: this.pool,
+        socket,
+        handler: this.handlerFor(socket),
+        remote,
+        signal: options.signal,
+        log: this.log,
+        timeout: this.init.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
+        onProgress: options.onProgress
+      })
+    } catch (err: any) {
+      this.metrics?.dialerEvents.increment({ [err.name === 'AbortError' ? 'abort' : 'error']: true })
+      this.metrics?.handshakeErrors.increment({ [`outbound_${err.name ?? 'Error'}`]: true })
+      throw err
+    }
+
+    this.metrics?.dialerEvents.increment({ accepted: true })
+
+    const maConn = new UDXMultiaddrConnection({
+      stream,
+      remoteAddr: ma,
+      localAddr: addressToUdxMultiaddr(socket.address()),
+      direction: 'outbound',
+      log: this.components.logger.forComponent('libp2p:udx:connection'),
+      metrics: this.metrics?.dialerEvents
+    })
+
+    try {
+      const connection = await options.upgrader.upgradeOutbound(maConn, options)
+      this.metrics?.connections.increment({ outbound: true })
+      this.log('connection to %a upgraded in %d ms', ma, Date.now() - started)
+      return connection
+    } catch (err: any) {
+      this.metrics?.handshakeErrors.increment({ outbound_upgrade: true })
+      this.log.error('error upgrading outbound connection to %a - %e', ma, err)
+      maConn.abort(err)
+      throw err
+    }
+  }
+
+  createListener (options: CreateListenerOptions): Listener {
+    const listener = new UDXListener({
+      pool: this.pool,
+      upgrader: options.upgrader,
+      logger: this.components.logger,
+      handlerFor: (socket) => this.handlerFor(socket),
+      announceAddresses: this.init.announceAddresses ?? false,
+      maxHalfOpen: this.init.maxHalfOpenConnections,
+      halfOpenTimeout: this.init.halfOpenTimeout,
+      metrics: this.metrics
+    })
+
+    this.listeners.add(listener)
+    listener.addEventListener('close', () => {
+      this.listeners.delete(listener)
+    })
+
+    return listener
+  }
+
+  listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return multiaddrs.filter(ma => isUdxMultiaddr(ma))
+  }
+
+  dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return this.listenFilter(multiaddrs)
+  }
+
+  /**
+   * Every udx address we accept dials on, announced or not
+   */
+  getListenAddrs (): Multiaddr[] {
+    return [...this.listeners].flatMap(listener => listener.getListenAddrs())
+  }
+
+  /**
+   * The bound sockets of our listeners
+   */
+  getListenSockets (): BoundSocket[] {
+    return [...this.listeners]
+      .map(listener => listener.getSocket())
+      .filter((socket): socket is BoundSocket => socket != null)
+  }
+
+  /**
+   * Reserve a UDX stream id to offer to a peer before the path exists.
+   * Release it with `releaseStreamId` if it is not used.
+   */
+  reserveStreamId (): number {
+    return this.pool.streamIds.allocate()
+  }
+
+  releaseStreamId (id: number): void {
+    this.pool.streamIds.release(id)
+  }
+
+  /**
+   * The entry point for the hole-punch service: connect a UDX stream over an
+   * already punched path with stream ids agreed out of band, upgrade it with
+   * Noise and yamux with fixed roles, and check the remote PeerId.
+   */
+  async connectDirect (options: DirectConnectionOptions): Promise<Connection> {
+    const { socket, remote, localStreamId, remoteStreamId, initiator, expectedPeer } = options
+    const signal = options.signal ?? this.shutdownController.signal
+    signal.throwIfAborted()
+
+    const upgrader = this.components.upgrader
+
+    if (upgrader == null) {
+      throw new Error('The udx transport has no upgrader: it must be created by libp2p (pass udx() in the transports list)')
+    }
+
+    const stream = this.pool.createStreamWithReservedId(localStreamId)
+
+    try {
+      stream.connect(socket.socket, remoteStreamId, remote.port, remote.host)
+    } catch (err: any) {
+      stream.destroy()
+      throw err
+    }
+
+    const remoteAddr = addressToUdxMultiaddr(remote).encapsulate(`/p2p/${expectedPeer.toString()}`)
+    const maConn = new UDXMultiaddrConnection({
+      stream,
+      remoteAddr,
+      localAddr: addressToUdxMultiaddr(socket.address()),
+      direction: initiator ? 'outbound' : 'inbound',
+      log: this.components.logger.forComponent('libp2p:udx:connection')
+    })
+
+    const onAbort = (): void => { maConn.abort(new AbortError('The direct connection upgrade was aborted')) }
+    signal.addEventListener('abort', onAbort, { once: true })
+
+    try {
+      // the remote multiaddr carries the expected PeerId, so Noise fails the
+      // handshake if the remote authenticates as anyone else; initiator=false
+      // makes us the Noise responder and the multistream-select listener
+      const connection = await upgrader.upgradeOutbound(maConn, {
+        signal,
+        initiator,
+        onProgress: options.onProgress
+      })
+
+      if (!connection.remotePeer.equals(expectedPeer)) {
+        await connection.close().catch(() => {})
+        throw new UnexpectedRemotePeerError(`The direct connection authenticated ${connection.remotePeer.toString()} but ${expectedPeer.toString()} was expected`)
+      }
+
+      this.metrics?.connections.increment({ direct: true })
+      return connection
+    } catch (err: any) {
+      this.metrics?.handshakeErrors.increment({ direct_upgrade: true })
+      maConn.abort(err)
+      throw err
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private handlerFor (socket: BoundSocket): HandshakeHandler {
+    const handler = this.handlers.get(socket)
+
+    if (handler == null) {
+      throw new Error('BUG: socket has no handshake handler')
+    }
+
+    return handler
+  }
+
+  /**
+   * The upgrader, when libp2p provided one
+   */
+  get upgrader (): Upgrader | undefined {
+    return this.components.upgrader
+  }
+}
