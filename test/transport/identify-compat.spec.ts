@@ -61,7 +61,6 @@ describe('a stock js-libp2p peer that does not know udx', function () {
     expect(result.error).to.be.undefined()
     expect(result.identified).to.be.true()
     expect(result.protocols).to.include('/ipfs/ping/1.0.0')
-    expect(result.protocols).to.include('/ipfs/id/push/1.0.0')
     expect(result.pingRtt).to.be.a('number')
   })
 
