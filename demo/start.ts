@@ -1,3 +1,4 @@
+/* eslint-disable no-console */
 /**
  * `npm start`: two libp2p nodes on loopback connect over udx, open a stream,
  * ping, and move 10 MiB, printing what happened with timings.

@@ -4,13 +4,8 @@
  * Direct, Noise-encrypted, yamux-multiplexed libp2p connections over UDP
  * between peers that both sit behind NATs.
  *
- * - `udx()` is a libp2p transport whose connections run over
- *   [udx-native](https://github.com/holepunchto/udx-native) streams (reliable,
- *   congestion-controlled streams over UDP) on sockets that this package
- *   owns, so the NAT mapping that peers observe is the one it punches with.
- *   Addresses look like `/ip4/1.2.3.4/udp/1234/udx`.
- * - `holePunch()` (in progress) coordinates over a circuit-relay-v2
- *   connection and upgrades it to a direct udx connection.
+ * - `udx()` is a libp2p transport whose connections run over [udx-native](https://github.com/holepunchto/udx-native) streams (reliable, congestion-controlled streams over UDP) on sockets that this package owns, so the NAT mapping that peers observe is the one it punches with. Addresses look like `/ip4/1.2.3.4/udp/1234/udx`.
+ * - `holePunch()` (in progress) coordinates over a circuit-relay-v2 connection and upgrades it to a direct udx connection.
  *
  * @example
  *
@@ -21,15 +16,10 @@
  * import { udx } from 'libp2p-udp-holepunch'
  * import { multiaddr } from '@multiformats/multiaddr'
  *
- * const node = await createLibp2p({
- *   addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx'] },
- *   transports: [udx()],
- *   connectionEncrypters: [noise()],
- *   streamMuxers: [yamux()]
+ * const node = await createLibp2p({ addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx'] }, transports: [udx()], connectionEncrypters: [noise()], streamMuxers: [yamux()]
  * })
  *
- * const connection = await node.dial(multiaddr('/ip4/198.51.100.7/udp/4001/udx/p2p/12D3Koo...'), {
- *   signal: AbortSignal.timeout(10_000)
+ * const connection = await node.dial(multiaddr('/ip4/198.51.100.7/udp/4001/udx/p2p/12D3Koo...'), { signal: AbortSignal.timeout(10_000)
  * })
  * ```
  */

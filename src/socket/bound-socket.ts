@@ -1,5 +1,5 @@
-import { SocketClosedError } from '../errors.ts'
 import { SOCKET_BUFFER_SIZE, UDX_HEADER_MAGIC, UDX_HEADER_VERSION } from '../constants.ts'
+import { SocketClosedError } from '../errors.ts'
 import type { DatagramHandler, DatagramSocket, RemoteInfo } from './datagram-socket.ts'
 import type { SocketMetrics } from './socket-metrics.ts'
 import type { Logger } from '@libp2p/interface'

@@ -1,6 +1,6 @@
 import { HANDSHAKE_HALF_OPEN_TIMEOUT, HANDSHAKE_MAX_HALF_OPEN } from '../constants.ts'
-import { encodeHandshake, HandshakeType } from './handshake-message.ts'
 import { pendingKey } from './handshake-handler.ts'
+import { encodeHandshake, HandshakeType } from './handshake-message.ts'
 import type { HandshakeAcceptor as Acceptor } from './handshake-handler.ts'
 import type { HandshakeMessage } from './handshake-message.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
@@ -36,13 +36,10 @@ interface Entry<T> {
  * Listener side of the connection-open handshake, with a bounded table of
  * half-open connections (the SYN backlog of this protocol):
  *
- * 1. on OPEN from ip:port with nonce N: if (ip, port, N) is known, send its
- *    ACCEPT again (the dialer's OPEN or our ACCEPT was lost)
+ * 1. on OPEN from ip:port with nonce N: if (ip, port, N) is known, send its ACCEPT again (the dialer's OPEN or our ACCEPT was lost)
  * 2. else, if the table is full, drop the OPEN (counted); never evict
- * 3. else allocate a stream, connect it to the dialer's stream id, remember
- *    the entry with a timeout, and send ACCEPT
- * 4. the first stream data from the dialer promotes the entry to a
- *    connection; a timeout or a RESET destroys it
+ * 3. else allocate a stream, connect it to the dialer's stream id, remember the entry with a timeout, and send ACCEPT
+ * 4. the first stream data from the dialer promotes the entry to a connection; a timeout or a RESET destroys it
  *
  * Junk that does not decode never reaches this class, so the only state an
  * attacker can create is one bounded, expiring entry per well-formed OPEN.

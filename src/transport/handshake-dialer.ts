@@ -10,8 +10,8 @@ import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { RemoteInfo } from '../socket/datagram-socket.ts'
 import type { SocketPool } from '../socket/socket-pool.ts'
 import type { Logger } from '@libp2p/interface'
-import type { UDXStream } from 'udx-native'
 import type { ProgressOptions } from 'progress-events'
+import type { UDXStream } from 'udx-native'
 
 export interface HandshakeDialOptions extends ProgressOptions<UDXDialEvents> {
   pool: SocketPool
@@ -29,8 +29,7 @@ export interface HandshakeDialOptions extends ProgressOptions<UDXDialEvents> {
  *
  * 1. allocate a UDX stream with a fresh random id
  * 2. send OPEN (nonce, our stream id), retransmitting with doubling backoff
- * 3. on ACCEPT from the dialed ip:port echoing our nonce and stream id,
- *    connect our stream to the listener's stream id and return it
+ * 3. on ACCEPT from the dialed ip:port echoing our nonce and stream id, connect our stream to the listener's stream id and return it
  *
  * On abort or timeout every timer, the pending entry and the stream are gone
  * before the promise rejects, and a RESET tells the listener to free its

@@ -29,12 +29,12 @@ export const HandshakeType = {
   RESET: 3
 } as const
 
-export type HandshakeType = typeof HandshakeType[keyof typeof HandshakeType]
+export type HandshakeKind = typeof HandshakeType[keyof typeof HandshakeType]
 
 export const HANDSHAKE_TYPE_NAMES: Record<number, string> = { 1: 'OPEN', 2: 'ACCEPT', 3: 'RESET' }
 
 export interface HandshakeMessage {
-  type: HandshakeType
+  type: HandshakeKind
   nonce: Uint8Array
   streamId: number
   echoedStreamId: number
@@ -119,7 +119,7 @@ export function decodeHandshake (data: Uint8Array): HandshakeMessage {
   }
 
   return {
-    type: type as HandshakeType,
+    type: type as HandshakeKind,
     nonce: data.slice(4, 4 + NONCE_LENGTH),
     streamId,
     echoedStreamId

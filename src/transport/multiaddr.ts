@@ -24,7 +24,9 @@ export function registerUdxProtocol (): void {
   let existing
   try {
     existing = registry.getProtocol(UDX_PROTOCOL_NAME)
-  } catch {}
+  } catch {
+    // not registered yet
+  }
 
   if (existing != null) {
     if (existing.code !== UDX_PROTOCOL_CODE) {

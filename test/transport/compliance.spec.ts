@@ -38,4 +38,3 @@ describe('udx transport compliance', () => {
     async teardown () {}
   })
 })
-

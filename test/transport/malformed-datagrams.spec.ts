@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { expect } from 'aegir/chai'
-import { createUdxNode } from '../fixtures/create-node.ts'
 import { UDXTransport } from '../../src/index.ts'
 import { encodeHandshake, HandshakeType } from '../../src/transport/handshake-message.ts'
+import { createUdxNode } from '../fixtures/create-node.ts'
 import type { TestNode } from '../fixtures/create-node.ts'
 
 const JUNK_DATAGRAMS = 10_000

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { expect } from 'aegir/chai'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createUdxNode } from '../fixtures/create-node.ts'
+import { expect } from 'aegir/chai'
 import { UDXTransport } from '../../src/index.ts'
+import { createUdxNode } from '../fixtures/create-node.ts'
 import type { TestNode } from '../fixtures/create-node.ts'
 import type { Stream } from '@libp2p/interface'
 
@@ -178,7 +178,7 @@ describe('udx transport between two libp2p nodes on loopback', function () {
     const dial = dialer.dial(listener.getMultiaddrs()[0], {
       signal: controller.signal,
       onProgress: (evt) => {
-        if (evt.type === 'udx:handshake-accepted') {
+        if ((evt as { type: string }).type === 'udx:handshake-accepted') {
           controller.abort()
         }
       }
