@@ -1,0 +1,155 @@
+/**
+ * The NAT behaviour discovery test plan (RFC 5780 section 4) as plain data,
+ * built by a pure function and executed by runProbePlan().
+ *
+ * Order matters: the filtering tests expect answers from the server's other
+ * address, so nothing may be sent to that address (which would open our own
+ * NAT's filter for it) before they are done. Every step that sends to the
+ * other address therefore waits for every filtering step of every server.
+ */
+
+import { STUN_FILTERING_TEST_TRANSMISSIONS } from '../../constants.ts'
+import type { StunServerAddress } from '../stun/client.ts'
+
+export type ProbeTest =
+  /** RFC 5780 4.3 test I: a plain binding request to the primary address */
+  | 'mapping-I'
+  /** 4.3 test II: to the other IP, primary port */
+  | 'mapping-II'
+  /** 4.3 test III: to the other IP and other port */
+  | 'mapping-III'
+  /** a fourth destination (primary IP, other port): one more allocation sample */
+  | 'mapping-IV'
+  /** 4.4 test II: answer from the other IP and other port */
+  | 'filtering-II'
+  /** 4.4 test III: answer from the primary IP, other port */
+  | 'filtering-III'
+
+export interface ProbeTarget {
+  ip: 'primary' | 'other'
+  port: 'primary' | 'other'
+}
+
+export interface ProbeStep {
+  /** unique in the plan: `<server index>/<test>` */
+  id: string
+  /** index into ProbePlan.servers */
+  server: number
+  test: ProbeTest
+  /** where to send; `other` comes from OTHER-ADDRESS of the server's mapping-I */
+  target: ProbeTarget
+  /** RFC 5780 CHANGE-REQUEST */
+  change?: { ip: boolean, port: boolean }
+  /** steps (earlier in the list) that must have finished first, whatever their outcome */
+  after: string[]
+  /** sends per request (default: the client's) */
+  transmissions?: number
+}
+
+export interface ProbePlan {
+  servers: StunServerAddress[]
+  steps: ProbeStep[]
+}
+
+export interface ProbePlanOptions {
+  /**
+   * run the RFC 5780 tests where a server announces OTHER-ADDRESS
+   * (default true); without them each server gives one observation
+   */
+  rfc5780?: boolean
+}
+
+const PRIMARY: ProbeTarget = { ip: 'primary', port: 'primary' }
+
+/**
+ * Build the plan for a list of servers
+ */
+export function createProbePlan (servers: readonly StunServerAddress[], options: ProbePlanOptions = {}): ProbePlan {
+  const steps: ProbeStep[] = []
+  const rfc5780 = options.rfc5780 ?? true
+
+  servers.forEach((_, s) => {
+    steps.push({ id: `${s}/mapping-I`, server: s, test: 'mapping-I', target: PRIMARY, after: [] })
+  })
+
+  if (!rfc5780) {
+    return { servers: [...servers], steps }
+  }
+
+  const filteringIds: string[] = []
+
+  servers.forEach((_, s) => {
+    steps.push({
+      id: `${s}/filtering-II`,
+      server: s,
+      test: 'filtering-II',
+      target: PRIMARY,
+      change: { ip: true, port: true },
+      after: [`${s}/mapping-I`],
+      transmissions: STUN_FILTERING_TEST_TRANSMISSIONS
+    }, {
+      id: `${s}/filtering-III`,
+      server: s,
+      test: 'filtering-III',
+      target: PRIMARY,
+      change: { ip: false, port: true },
+      after: [`${s}/mapping-I`],
+      transmissions: STUN_FILTERING_TEST_TRANSMISSIONS
+    })
+    filteringIds.push(`${s}/filtering-II`, `${s}/filtering-III`)
+  })
+
+  servers.forEach((_, s) => {
+    // chained, so the NAT makes these mappings in a known order
+    steps.push({
+      id: `${s}/mapping-II`,
+      server: s,
+      test: 'mapping-II',
+      target: { ip: 'other', port: 'primary' },
+      after: [...filteringIds]
+    }, {
+      id: `${s}/mapping-III`,
+      server: s,
+      test: 'mapping-III',
+      target: { ip: 'other', port: 'other' },
+      after: [`${s}/mapping-II`]
+    }, {
+      id: `${s}/mapping-IV`,
+      server: s,
+      test: 'mapping-IV',
+      target: { ip: 'primary', port: 'other' },
+      after: [`${s}/mapping-III`]
+    })
+  })
+
+  return { servers: [...servers], steps }
+}
+
+/**
+ * Check that a plan can run: ids unique, every dependency names an earlier
+ * step, server indexes exist. Returns the problems found (empty when valid).
+ */
+export function validateProbePlan (plan: ProbePlan): string[] {
+  const problems: string[] = []
+  const seen = new Set<string>()
+
+  for (const step of plan.steps) {
+    if (seen.has(step.id)) {
+      problems.push(`duplicate step id ${step.id}`)
+    }
+
+    if (step.server < 0 || step.server >= plan.servers.length || !Number.isInteger(step.server)) {
+      problems.push(`step ${step.id} names server ${step.server} that is not in the plan`)
+    }
+
+    for (const dep of step.after) {
+      if (!seen.has(dep)) {
+        problems.push(`step ${step.id} depends on ${dep}, which is not an earlier step`)
+      }
+    }
+
+    seen.add(step.id)
+  }
+
+  return problems
+}

@@ -1,0 +1,219 @@
+/**
+ * A STUN Binding server as a datagram handler (RFC 8489 section 6.3, RFC 5780
+ * section 6 when alternate sockets are configured).
+ *
+ * Safety: every answer is at most as large as the request that caused it
+ * (optional attributes are left out, then the request is dropped), so the
+ * server cannot amplify traffic towards a spoofed source; requests are rate
+ * limited per source IP and globally before they are decoded.
+ */
+
+import {
+  STUN_SERVER_GLOBAL_BURST, STUN_SERVER_GLOBAL_RATE, STUN_SERVER_MAX_TRACKED_IPS, STUN_SERVER_PER_IP_BURST,
+  STUN_SERVER_PER_IP_RATE
+} from '../../constants.ts'
+import { StunDecodeError } from '../../errors.ts'
+import { canonicalHost } from '../ip.ts'
+import { decodeStunMessage, peekStunClass } from './decode.ts'
+import { encodeStunMessage } from './encode.ts'
+import { ATTR, METHOD_BINDING } from './message.ts'
+import { SourceRateLimiter } from './rate-limiter.ts'
+import type { StunAttributes, StunMessage } from './message.ts'
+import type { TokenBucketConfig } from './rate-limiter.ts'
+import type { DatagramHandler, DatagramSocket, RemoteInfo } from '../../socket/datagram-socket.ts'
+import type { TransportAddress } from '../nat-profile.ts'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
+
+/**
+ * The sockets an RFC 5780 server answers CHANGE-REQUEST from, relative to the
+ * socket this handler serves. Each must be bound to a specific address (not
+ * 0.0.0.0), because that address is what clients are told.
+ */
+export interface StunAlternateSockets {
+  /** same IP, other port: answers "change port" */
+  changePort?: DatagramSocket
+  /** other IP, same port: answers "change IP" */
+  changeIp?: DatagramSocket
+  /** other IP and other port: answers "change IP and port" */
+  changeIpAndPort?: DatagramSocket
+}
+
+export interface StunServerComponents {
+  logger: ComponentLogger
+}
+
+export interface StunServerInit {
+  /** the socket whose requests this handler answers */
+  socket: DatagramSocket
+  /** RFC 5780 mode: where to answer CHANGE-REQUEST from */
+  alternates?: StunAlternateSockets
+  /**
+   * OTHER-ADDRESS to announce in RFC 5780 mode (default: the address of
+   * changeIpAndPort, else changeIp, else changePort)
+   */
+  otherAddress?: TransportAddress
+  /** SOFTWARE attribute to add when the request is large enough */
+  software?: string
+  perSourceRate?: TokenBucketConfig
+  globalRate?: TokenBucketConfig
+  maxTrackedSources?: number
+  /** clock in ms (default Date.now) */
+  now?(): number
+}
+
+export class StunServer implements DatagramHandler {
+  public readonly name = 'stun-server'
+  private readonly log: Logger
+  private readonly socket: DatagramSocket
+  private readonly alternates: StunAlternateSockets
+  private readonly otherAddress?: TransportAddress
+  private readonly software?: string
+  private readonly limiter: SourceRateLimiter
+  private removeHandler?: () => void
+
+  constructor (components: StunServerComponents, init: StunServerInit) {
+    this.log = components.logger.forComponent('libp2p:udx:stun:server')
+    this.socket = init.socket
+    this.alternates = init.alternates ?? {}
+    this.otherAddress = init.otherAddress ??
+      (this.alternates.changeIpAndPort ?? this.alternates.changeIp ?? this.alternates.changePort)?.address()
+    this.software = init.software
+    this.limiter = new SourceRateLimiter({
+      perSource: init.perSourceRate ?? { rate: STUN_SERVER_PER_IP_RATE, burst: STUN_SERVER_PER_IP_BURST },
+      global: init.globalRate ?? { rate: STUN_SERVER_GLOBAL_RATE, burst: STUN_SERVER_GLOBAL_BURST },
+      maxSources: init.maxTrackedSources ?? STUN_SERVER_MAX_TRACKED_IPS,
+      now: init.now ?? Date.now
+    })
+  }
+
+  /** Start answering requests that arrive on the socket */
+  start (): void {
+    this.removeHandler ??= this.socket.addHandler(this)
+  }
+
+  /** Stop answering */
+  stop (): void {
+    this.removeHandler?.()
+    this.removeHandler = undefined
+  }
+
+  matches (data: Uint8Array): boolean {
+    return peekStunClass(data) === 'request'
+  }
+
+  handle (data: Uint8Array, from: RemoteInfo, socket: DatagramSocket): void {
+    const decision = this.limiter.take(canonicalHost(from.host))
+
+    if (decision !== 'allow') {
+      this.log.trace('%s STUN request from %s:%d', decision, from.host, from.port)
+      socket.drop(`stun-${decision}`, from)
+      return
+    }
+
+    let request
+
+    try {
+      request = decodeStunMessage(data)
+    } catch (err) {
+      if (err instanceof StunDecodeError) {
+        this.log.trace('malformed STUN request from %s:%d: %s', from.host, from.port, err.reason)
+        socket.drop('stun-malformed', from)
+        return
+      }
+
+      throw err
+    }
+
+    if (request.method !== METHOD_BINDING) {
+      socket.drop('stun-unsupported-method', from)
+      return
+    }
+
+    if (request.unknownRequired.length > 0) {
+      this.answerError(data.length, request, from, 420, 'Unknown Attribute', request.unknownRequired)
+      return
+    }
+
+    let sender = socket
+    const change = request.attributes.changeRequest
+
+    if (change != null && (change.changeIp || change.changePort)) {
+      const alternate = alternateFor(this.alternates, change.changeIp, change.changePort)
+
+      if (alternate == null) {
+        // RFC 5780 6.1: a server that cannot honour CHANGE-REQUEST says 420
+        this.answerError(data.length, request, from, 420, 'Unknown Attribute', [ATTR.CHANGE_REQUEST])
+        return
+      }
+
+      sender = alternate
+    }
+
+    const required: StunAttributes = {
+      xorMappedAddress: { host: from.host, port: from.port, family: from.family }
+    }
+
+    if (this.otherAddress != null) {
+      required.responseOrigin = sender.address()
+      required.otherAddress = this.otherAddress
+    }
+
+    const response = this.fit(data.length, request, 'success', required)
+
+    if (response == null) {
+      this.log.trace('STUN request from %s:%d too small to answer without amplification', from.host, from.port)
+      socket.drop('stun-request-too-small', from)
+      return
+    }
+
+    this.send(sender, response, from)
+  }
+
+  private answerError (limit: number, request: StunMessage, from: RemoteInfo, code: number, reason: string, unknown: number[]): void {
+    const response = this.fit(limit, request, 'error', {
+      errorCode: { code, reason },
+      unknownAttributes: unknown
+    })
+
+    if (response == null) {
+      this.socket.drop('stun-request-too-small', from)
+      return
+    }
+
+    this.send(this.socket, response, from)
+  }
+
+  /**
+   * Encode the response with the required attributes, plus SOFTWARE when it
+   * still fits; undefined when even the required ones exceed `limit` bytes
+   */
+  private fit (limit: number, request: StunMessage, cls: 'success' | 'error', required: StunAttributes): Uint8Array | undefined {
+    const base = { method: METHOD_BINDING, class: cls, transactionId: request.transactionId }
+
+    if (this.software != null) {
+      const withSoftware = encodeStunMessage({ ...base, attributes: { ...required, software: this.software } })
+
+      if (withSoftware.length <= limit) {
+        return withSoftware
+      }
+    }
+
+    const bytes = encodeStunMessage({ ...base, attributes: required })
+
+    return bytes.length <= limit ? bytes : undefined
+  }
+
+  private send (sender: DatagramSocket, bytes: Uint8Array, to: RemoteInfo): void {
+    sender.send(bytes, to.port, to.host).catch(err => {
+      this.log.error('could not send STUN response to %s:%d - %e', to.host, to.port, err)
+    })
+  }
+}
+
+function alternateFor (alternates: StunAlternateSockets, changeIp: boolean, changePort: boolean): DatagramSocket | undefined {
+  if (changeIp && changePort) {
+    return alternates.changeIpAndPort
+  }
+
+  return changeIp ? alternates.changeIp : alternates.changePort
+}

@@ -1,0 +1,165 @@
+import { defaultLogger } from '@libp2p/logger'
+import { expect } from 'aegir/chai'
+import { discoverNat } from '../../src/nat/discovery/discover.ts'
+import { StunClient } from '../../src/nat/stun/client.ts'
+import { TransactionPacer } from '../../src/nat/stun/pacer.ts'
+import { StunServer } from '../../src/nat/stun/server.ts'
+import { DgramSocket } from './dgram-socket.ts'
+import { FakeSymmetricNatSocket } from './fake-nat-socket.ts'
+import type { DatagramSocket } from '../../src/socket/datagram-socket.ts'
+
+const components = { logger: defaultLogger() }
+
+describe('nat/discovery on loopback', function () {
+  this.timeout(20_000)
+
+  let closers: Array<() => Promise<void> | void>
+
+  beforeEach(() => { closers = [] })
+
+  afterEach(async () => {
+    for (const close of closers.reverse()) {
+      await close()
+    }
+  })
+
+  async function bind (host: string, port = 0): Promise<DgramSocket> {
+    const s = await DgramSocket.bind(host, port)
+    closers.push(async () => { await s.close() })
+
+    return s
+  }
+
+  function serve (socket: DgramSocket, alternates: ConstructorParameters<typeof StunServer>[1]['alternates'] = {}): void {
+    const server = new StunServer(components, { socket, alternates })
+    server.start()
+    closers.push(() => { server.stop() })
+  }
+
+  function stunClient (socket: DatagramSocket): StunClient {
+    const client = new StunClient(components, { socket, rto: 20, pacer: new TransactionPacer({ perSecond: 1000 }) })
+    closers.push(() => { client.close() })
+
+    return client
+  }
+
+  /**
+   * An RFC 5780 server on 127.0.0.1 and 127.0.0.2 (Linux answers the whole
+   * 127/8 on lo), two ports each; undefined when the ports cannot be had
+   */
+  async function quadServer (): Promise<DgramSocket | undefined> {
+    const a1p1 = await bind('127.0.0.1').catch(() => undefined)
+    const a2p2 = await bind('127.0.0.2').catch(() => undefined)
+
+    if (a1p1 == null || a2p2 == null) {
+      return undefined
+    }
+
+    const a1p2 = await bind('127.0.0.1', a2p2.address().port).catch(() => undefined)
+    const a2p1 = await bind('127.0.0.2', a1p1.address().port).catch(() => undefined)
+
+    if (a1p2 == null || a2p1 == null) {
+      return undefined
+    }
+
+    serve(a1p1, { changePort: a1p2, changeIp: a2p1, changeIpAndPort: a2p2 })
+    serve(a1p2, { changePort: a1p1, changeIp: a2p2, changeIpAndPort: a2p1 })
+    serve(a2p1, { changePort: a2p2, changeIp: a1p1, changeIpAndPort: a1p2 })
+    serve(a2p2, { changePort: a2p1, changeIp: a1p2, changeIpAndPort: a1p1 })
+
+    return a1p1
+  }
+
+  it('finds no NAT on loopback: public, EIM, EIF, preserving', async function () {
+    const server = await quadServer()
+
+    if (server == null) {
+      this.skip()
+    }
+
+    const local = await bind('127.0.0.1')
+    const { profile, steps, filtering } = await discoverNat(stunClient(local), [server.address()])
+
+    expect(steps.map(s => `${s.step.test}:${s.status}`)).to.deep.equal([
+      'mapping-I:ok', 'filtering-II:ok', 'filtering-III:ok', 'mapping-II:ok', 'mapping-III:ok', 'mapping-IV:ok'
+    ])
+    expect(filtering).to.have.length(1)
+    expect(filtering[0]).to.deep.include({ changeIpAndPort: 'received', changePort: 'received' })
+    expect(profile).to.deep.include({ reachability: 'public', mapping: 'EIM', filtering: 'EIF' })
+    expect(profile.allocation).to.deep.equal({ kind: 'preserving' })
+    expect(profile.publicAddresses).to.deep.equal([local.address()])
+  })
+
+  it('classifies a sequential symmetric NAT: APDM, APDF, delta 1', async function () {
+    const server = await quadServer()
+
+    if (server == null) {
+      this.skip()
+    }
+
+    const nat = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5000, family: 4 }, { sequentialFrom: 20000 + Math.floor(Math.random() * 30000) })
+    closers.push(async () => { await nat.close() })
+    const { profile, steps, observations } = await discoverNat(stunClient(nat), [server.address()])
+
+    expect(steps.map(s => `${s.step.test}:${s.status}`)).to.deep.equal([
+      'mapping-I:ok', 'filtering-II:timeout', 'filtering-III:timeout', 'mapping-II:ok', 'mapping-III:ok', 'mapping-IV:ok'
+    ])
+    expect(observations).to.have.length(4)
+    expect(profile).to.deep.include({ reachability: 'private', mapping: 'APDM', filtering: 'APDF' })
+    expect(profile.allocation).to.have.property('kind', 'sequential')
+    expect(profile.allocation).to.have.property('delta', 1)
+    expect(profile.publicAddresses).to.have.length(4)
+  })
+
+  it('classifies a random symmetric NAT as random allocation', async function () {
+    const server = await quadServer()
+
+    if (server == null) {
+      this.skip()
+    }
+
+    const nat = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5000, family: 4 })
+    closers.push(async () => { await nat.close() })
+    const { profile } = await discoverNat(stunClient(nat), [server.address()])
+
+    expect(profile).to.deep.include({ mapping: 'APDM', filtering: 'APDF' })
+    expect(profile.allocation).to.deep.equal({ kind: 'random' })
+  })
+
+  it('skips the tests a one-IP RFC 5780 server cannot run, and assumes the safer filtering', async () => {
+    const a = await bind('127.0.0.1')
+    const b = await bind('127.0.0.1')
+    serve(a, { changePort: b })
+    serve(b, { changePort: a })
+    const { steps, profile } = await discoverNat(stunClient(await bind('127.0.0.1')), [a.address()])
+
+    expect(steps.map(s => `${s.step.test}:${s.status}`)).to.deep.equal([
+      'mapping-I:ok', 'filtering-II:unsupported', 'filtering-III:ok', 'mapping-II:skipped', 'mapping-III:ok', 'mapping-IV:skipped'
+    ])
+    // II could not run: the other-port answer got through, so at least ADF
+    expect(profile).to.deep.include({ reachability: 'public', mapping: 'EIM', filtering: 'ADF' })
+  })
+
+  it('gets one observation per plain STUN server', async () => {
+    const a = await bind('127.0.0.1')
+    const b = await bind('127.0.0.1')
+    serve(a)
+    serve(b)
+    const { steps, profile, filtering } = await discoverNat(stunClient(await bind('127.0.0.1')), [a.address(), b.address()])
+
+    expect(steps.filter(s => s.status === 'ok').map(s => s.step.id)).to.deep.equal(['0/mapping-I', '1/mapping-I'])
+    expect(filtering.map(f => [f.changeIpAndPort, f.changePort])).to.deep.equal([['unsupported', 'unsupported'], ['unsupported', 'unsupported']])
+    expect(profile).to.deep.include({ reachability: 'public', mapping: 'EIM', filtering: 'unknown' })
+  })
+
+  it('rejects with AbortError when aborted and leaves no timer behind', async () => {
+    const silent = await bind('127.0.0.1')
+    const timersBefore = process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+    const controller = new AbortController()
+    const running = discoverNat(stunClient(await bind('127.0.0.1')), [silent.address()], { signal: controller.signal })
+    setTimeout(() => { controller.abort() }, 30)
+
+    await expect(running).to.eventually.be.rejected.with.property('name', 'AbortError')
+    expect(process.getActiveResourcesInfo().filter(r => r === 'Timeout').length).to.equal(timersBefore)
+  })
+})

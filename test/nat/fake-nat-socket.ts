@@ -1,0 +1,81 @@
+/**
+ * A test-only DatagramSocket that behaves like a symmetric NAT in front of
+ * one socket: every new destination gets its own mapping (its own dgram
+ * socket, so its own source port), and a mapping only lets in datagrams from
+ * the destination it was made for (APDM + APDF). With `sequentialFrom`, the
+ * mappings take consecutive ports from there (ports in use are skipped, like
+ * ports taken by another host behind the NAT).
+ */
+
+import { DgramSocket } from './dgram-socket.ts'
+import type { DatagramHandler, DatagramSocket, RemoteInfo } from '../../src/socket/datagram-socket.ts'
+
+export class FakeSymmetricNatSocket implements DatagramSocket {
+  public readonly mappings = new Map<string, DgramSocket>()
+  private readonly handlers: DatagramHandler[] = []
+  private readonly local: RemoteInfo
+  private nextPort?: number
+  private _closed = false
+
+  constructor (local: RemoteInfo, options: { sequentialFrom?: number } = {}) {
+    this.local = local
+    this.nextPort = options.sequentialFrom
+  }
+
+  get closed (): boolean {
+    return this._closed
+  }
+
+  address (): RemoteInfo {
+    return this.local
+  }
+
+  async send (data: Uint8Array, port: number, host: string): Promise<void> {
+    const key = `${host}|${port}`
+    let mapping = this.mappings.get(key)
+
+    if (mapping == null) {
+      mapping = await this.createMapping()
+      this.mappings.set(key, mapping)
+      mapping.inboundFilter = (_, from) => from.host === host && from.port === port
+      mapping.addHandler({
+        name: 'nat',
+        matches: () => true,
+        handle: (d, from) => { this.handlers.find(h => h.matches(d))?.handle(d, from, this) }
+      })
+    }
+
+    await mapping.send(data, port, host)
+  }
+
+  private async createMapping (): Promise<DgramSocket> {
+    if (this.nextPort == null) {
+      return DgramSocket.bind('127.0.0.1', 0)
+    }
+
+    for (let tries = 0; tries < 100; tries++) {
+      const port = this.nextPort++
+
+      try {
+        return await DgramSocket.bind('127.0.0.1', port)
+      } catch {
+        // in use: the next port, like a NAT skipping a taken port
+      }
+    }
+
+    throw new Error('no free port for a mapping')
+  }
+
+  addHandler (handler: DatagramHandler): () => void {
+    this.handlers.push(handler)
+
+    return () => { this.handlers.splice(this.handlers.indexOf(handler), 1) }
+  }
+
+  drop (): void {}
+
+  async close (): Promise<void> {
+    this._closed = true
+    await Promise.all([...this.mappings.values()].map(async m => { await m.close() }))
+  }
+}

@@ -1,0 +1,70 @@
+import { expect } from 'aegir/chai'
+import { createProbePlan, validateProbePlan } from '../../src/nat/discovery/plan.ts'
+import type { ProbePlan, ProbeStep } from '../../src/nat/discovery/plan.ts'
+
+const SERVERS = [{ host: '198.51.100.1', port: 3478 }, { host: '192.0.2.1', port: 3478 }]
+
+/** every step that `step` waits for, directly or through others */
+function ancestors (plan: ProbePlan, step: ProbeStep): Set<string> {
+  const byId = new Map(plan.steps.map(s => [s.id, s]))
+  const out = new Set<string>()
+  const queue = [...step.after]
+
+  while (queue.length > 0) {
+    const id = queue.pop() as string
+
+    if (!out.has(id)) {
+      out.add(id)
+      queue.push(...(byId.get(id)?.after ?? []))
+    }
+  }
+
+  return out
+}
+
+describe('nat/discovery plan', () => {
+  it('is valid: unique ids, dependencies on earlier steps only', () => {
+    expect(validateProbePlan(createProbePlan(SERVERS))).to.deep.equal([])
+  })
+
+  it('runs mapping test I, filtering tests II and III, then mapping tests II, III and IV per server', () => {
+    const plan = createProbePlan([SERVERS[0]])
+    expect(plan.steps.map(s => s.test)).to.deep.equal(['mapping-I', 'filtering-II', 'filtering-III', 'mapping-II', 'mapping-III', 'mapping-IV'])
+    expect(plan.steps.find(s => s.test === 'filtering-II')?.change).to.deep.equal({ ip: true, port: true })
+    expect(plan.steps.find(s => s.test === 'filtering-III')?.change).to.deep.equal({ ip: false, port: true })
+  })
+
+  it('sends nothing to any other address before every filtering test has finished', () => {
+    const plan = createProbePlan(SERVERS)
+    const filtering = plan.steps.filter(s => s.change != null).map(s => s.id)
+
+    for (const step of plan.steps) {
+      if (step.change == null && (step.target.ip === 'other' || step.target.port === 'other')) {
+        expect([...ancestors(plan, step)], step.id).to.include.members(filtering)
+      }
+    }
+  })
+
+  it('chains the mapping tests of a server so the NAT makes the mappings in a known order', () => {
+    const plan = createProbePlan([SERVERS[0]])
+    const iv = plan.steps.find(s => s.test === 'mapping-IV') as ProbeStep
+    expect([...ancestors(plan, iv)]).to.include.members(['0/mapping-I', '0/mapping-II', '0/mapping-III'])
+  })
+
+  it('has only one binding request per server without RFC 5780', () => {
+    const plan = createProbePlan(SERVERS, { rfc5780: false })
+    expect(plan.steps.map(s => s.id)).to.deep.equal(['0/mapping-I', '1/mapping-I'])
+  })
+
+  it('reports dependencies on later or missing steps and unknown servers', () => {
+    const plan: ProbePlan = {
+      servers: [SERVERS[0]],
+      steps: [
+        { id: 'a', server: 0, test: 'mapping-I', target: { ip: 'primary', port: 'primary' }, after: ['b'] },
+        { id: 'b', server: 1, test: 'mapping-II', target: { ip: 'other', port: 'primary' }, after: [] },
+        { id: 'b', server: 0, test: 'mapping-II', target: { ip: 'other', port: 'primary' }, after: [] }
+      ]
+    }
+    expect(validateProbePlan(plan)).to.have.length(3)
+  })
+})
