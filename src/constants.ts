@@ -368,6 +368,13 @@ export const SEQ_MAX_DRIFT_AGE_MS = 60_000
  */
 export const SEQ_ROUND_INTERVAL_MS = 100
 export const SEQ_BUDGET_MS = 8_000
+
+/**
+ * After the first in-order burst over its probe list, a side whose NAT is
+ * sequential re-sends the same list this often, ms: the mappings exist, so
+ * repeats cost no ports and only cover loss and a late peer
+ */
+export const BURST_REPEAT_INTERVAL_MS = 500
 export const PREDICT_BOTH_BUDGET_MS = 10_000
 
 /**
@@ -491,6 +498,13 @@ export const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000
  * OFFER, SYNC after ANSWER), in ms. Over a relay, 10 s is many RTTs.
  */
 export const COORDINATION_STEP_TIMEOUT_MS = 10_000
+
+/**
+ * When the initiator sends SELECT on the path it picked, in ms after the
+ * pick. Three copies spread over 150 ms survive the loss of one or two; the
+ * initiator also answers every later probe on the path with SELECT.
+ */
+export const PUNCH_SELECT_REPEATS_MS = [0, 30, 150]
 
 // ---------------------------------------------------------------------------
 // service layer

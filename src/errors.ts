@@ -263,3 +263,28 @@ export class UnsupportedCoordinationVersionError extends Error {
     this.version = version
   }
 }
+
+/**
+ * A punch ended without a direct path (budget or probe limit reached). The
+ * relayed connection, if any, is still there.
+ */
+export class PunchFailedError extends Error {
+  static name = 'PunchFailedError'
+
+  constructor (message = 'No direct path could be made: the relayed connection stays in use') {
+    super(message)
+    this.name = 'PunchFailedError'
+  }
+}
+
+/**
+ * The peer aborted the punch (it was cancelled or is shutting down)
+ */
+export class PunchAbortedByPeerError extends Error {
+  static name = 'PunchAbortedByPeerError'
+
+  constructor (message = 'The peer aborted the punch') {
+    super(message)
+    this.name = 'PunchAbortedByPeerError'
+  }
+}

@@ -1,0 +1,386 @@
+import { AbortError } from '@libp2p/interface'
+import { CustomProgressEvent } from 'progress-events'
+import { PUNCH_SELECT_REPEATS_MS } from '../constants.ts'
+import { PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
+import { decodeProbe, elapsedSince, encodeProbe, probeTimestamp } from './probe.ts'
+import { expandTargets } from './targets.ts'
+import type { PunchPlan, Side } from './plan.ts'
+import type { ProbeDatagram, ProbeType } from './probe.ts'
+import type { ProbeRouter, ProbeSession } from './probe-router.ts'
+import type { Target } from './targets.ts'
+import type { BoundSocket } from '../socket/bound-socket.ts'
+import type { RemoteInfo } from '../socket/datagram-socket.ts'
+import type { Logger } from '@libp2p/interface'
+import type { ProgressEvent, ProgressOptions } from 'progress-events'
+
+export type PunchExecutorEvents =
+  ProgressEvent<'punch:probing'> |
+  ProgressEvent<'punch:path-found', { host: string, port: number }>
+
+export interface PunchExecutorInit extends ProgressOptions<PunchExecutorEvents> {
+  plan: PunchPlan
+  sessionId: Uint8Array
+  secret: Uint8Array
+  /** the socket our NAT profile and candidates belong to */
+  mainSocket: BoundSocket
+  /** bind one extra socket of the main socket's family (birthday punching) */
+  openExtraSocket(): BoundSocket
+  closeSocket(socket: BoundSocket): Promise<void>
+  router: ProbeRouter
+  log: Logger
+  signal: AbortSignal
+  /** clock in ms @default performance.now() + timeOrigin */
+  now?(): number
+  /** 0 ≤ random() < 1 @default Math.random */
+  random?(): number
+}
+
+/**
+ * The direct path a punch found
+ */
+export interface PunchPath {
+  /** our socket on the path; if `extraSocket`, the caller owns it and closes it after use */
+  socket: BoundSocket
+  extraSocket: boolean
+  /** the remote ip:port (the other side's NAT mapping) */
+  remote: RemoteInfo
+  /** direct round trip from a probe and its ack, when one was seen */
+  rttMs?: number
+}
+
+export interface PunchStats {
+  probesSent: number
+  socketsOpen: number
+  startedAt: number
+}
+
+interface Sender {
+  socket: BoundSocket
+  targets: Target[]
+  next: number
+  onlyPrime: boolean
+}
+
+/**
+ * Runs one side's punch plan on real sockets:
+ *
+ * 1. open the plan's extra sockets and register the session with the probe
+ *    router of every socket
+ * 2. wait the plan's start delay (the start-time sync)
+ * 3. if the plan primes, send low-TTL datagrams to every target so our NAT
+ *    opens mappings without the remote filter seeing them, then wait
+ * 4. every `intervalMs`, send `probesPerRound` probes from each socket to
+ *    its next targets, until a path is selected, `budgetMs` passes or
+ *    `maxProbes` datagrams went out
+ * 5. answer every valid probe with an ack from the socket it reached
+ * 6. the initiator selects the first path on which a valid probe or ack
+ *    arrives and sends SELECT on it (again for every later probe on it);
+ *    the responder takes the path on which SELECT arrives
+ * 7. stop sending at once; close every extra socket except the selected one
+ *
+ * Abort stops sending at once, releases every timer and socket and rejects
+ * with AbortError.
+ */
+export class PunchExecution implements ProbeSession {
+  readonly stats: PunchStats
+  private readonly init: PunchExecutorInit
+  private readonly side: Side
+  private readonly peerSide: Side
+  private readonly now: () => number
+  private readonly random: () => number
+  private readonly senders: Sender[] = []
+  private readonly extraSockets = new Set<BoundSocket>()
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly result = Promise.withResolvers<PunchPath>()
+  private removeSession?: () => void
+  private seq = 0
+  private selected?: PunchPath
+  private finished = false
+  private lastRtt?: number
+
+  constructor (init: PunchExecutorInit) {
+    this.init = init
+    this.side = init.plan.side
+    this.peerSide = this.side === 'initiator' ? 'responder' : 'initiator'
+    this.now = init.now ?? (() => performance.timeOrigin + performance.now())
+    this.random = init.random ?? Math.random
+    this.stats = { probesSent: 0, socketsOpen: 0, startedAt: Date.now() }
+    // rejections are delivered through run()
+    this.result.promise.catch(() => {})
+  }
+
+  /**
+   * Run the plan; resolves with the selected path
+   */
+  async run (): Promise<PunchPath> {
+    const { plan, signal, log } = this.init
+
+    if (signal.aborted) {
+      throw new AbortError('The punch was aborted before it started')
+    }
+
+    const onAbort = (): void => {
+      this.fail(new AbortError('The punch was aborted'))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+
+    try {
+      // 1. sockets and session registration
+      this.removeSession = this.init.router.add(this.init.sessionId, this)
+      this.senders.push({
+        socket: this.init.mainSocket,
+        targets: [
+          ...plan.lan.map(c => ({ host: c.host, port: c.port, family: c.family })),
+          ...plan.main.flatMap(spec => expandTargets(spec, this.random))
+        ],
+        next: 0,
+        onlyPrime: false
+      })
+
+      for (let i = 0; i < plan.extraSockets; i++) {
+        const socket = this.init.openExtraSocket()
+        this.extraSockets.add(socket)
+        this.senders.push({
+          socket,
+          targets: plan.extra.flatMap(spec => expandTargets(spec, this.random)),
+          next: 0,
+          onlyPrime: plan.priming.enabled && plan.priming.onlyPrime
+        })
+      }
+      this.stats.socketsOpen = 1 + this.extraSockets.size
+
+      log('%s runs %s (%s) with %d socket(s), budget %d ms, at most %d probes: %s', this.side, plan.strategy, plan.role, this.senders.length, plan.budgetMs, plan.maxProbes, plan.reason)
+
+      // budget: counted from the start signal
+      this.schedule(() => {
+        this.fail(new PunchFailedError(`No direct path within the ${plan.budgetMs} ms budget of ${plan.strategy} after ${this.stats.probesSent} probes from ${this.senders.length} socket(s)`))
+      }, plan.pacing.startDelayMs + plan.budgetMs)
+
+      // 2. start-time sync
+      this.schedule(() => { this.start() }, plan.pacing.startDelayMs)
+
+      return await this.result.promise
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /**
+   * Release everything: unregister the session (late probes are then
+   * dropped) and close extra sockets other than the selected one
+   */
+  async dispose (): Promise<void> {
+    this.finished = true
+    this.clearTimers()
+    this.removeSession?.()
+    this.removeSession = undefined
+
+    const closing = [...this.extraSockets]
+      .filter(socket => socket !== this.selected?.socket)
+      .map(async socket => { await this.init.closeSocket(socket) })
+    this.extraSockets.clear()
+    this.stats.socketsOpen = this.selected?.extraSocket === true ? 1 : 0
+    await Promise.all(closing)
+  }
+
+  receive (data: Uint8Array, parsed: ProbeDatagram, from: RemoteInfo, socket: BoundSocket): void {
+    // throws ProbeAuthenticationError for another sender or a bad MAC: the
+    // socket counts it as dropped
+    const probe = decodeProbe(data, {
+      sessionId: this.init.sessionId,
+      secret: this.init.secret,
+      sender: this.peerSide
+    })
+
+    this.init.log.trace('%s got %s #%d from %s:%d', this.side, probe.type, probe.seq, from.host, from.port)
+
+    switch (probe.type) {
+      case 'probe':
+        // 5. answer from the socket it reached
+        this.send(socket, from, { type: 'ack', seq: probe.seq, timestamp: probe.timestamp }, false)
+
+        if (this.side === 'initiator') {
+          if (this.selected == null) {
+            this.select(socket, from)
+          } else if (this.isSelected(socket, from)) {
+            // the responder is still probing: it has not seen SELECT yet
+            this.send(socket, from, { type: 'select' }, false)
+          }
+        }
+        break
+      case 'ack':
+        this.lastRtt = elapsedSince(probe.timestamp, this.now())
+
+        if (this.side === 'initiator' && this.selected == null) {
+          this.select(socket, from)
+        }
+        break
+      case 'select':
+        if (this.side === 'responder' && this.selected == null) {
+          this.select(socket, from)
+        }
+        break
+      case 'abort':
+        this.fail(new PunchAbortedByPeerError('The peer aborted the punch'))
+        break
+      default:
+        break
+    }
+  }
+
+  private start (): void {
+    if (this.finished) {
+      return
+    }
+
+    const { plan } = this.init
+    this.init.onProgress?.(new CustomProgressEvent('punch:probing'))
+
+    // 3. low-TTL priming
+    if (plan.priming.enabled) {
+      for (const sender of this.senders) {
+        this.prime(sender)
+      }
+
+      if (plan.priming.refreshMs > 0) {
+        this.every(plan.priming.refreshMs, () => {
+          for (const sender of this.senders.filter(s => s.onlyPrime)) {
+            this.prime(sender)
+          }
+        })
+      }
+    }
+
+    // 4. paced probing
+    const firstRound = plan.priming.enabled ? plan.priming.leadMs : 0
+    this.schedule(() => {
+      this.round()
+      this.every(plan.pacing.intervalMs, () => { this.round() })
+    }, firstRound)
+  }
+
+  private round (): void {
+    const { plan } = this.init
+
+    for (const sender of this.senders) {
+      if (sender.onlyPrime || sender.targets.length === 0) {
+        continue
+      }
+
+      for (let i = 0; i < plan.pacing.probesPerRound; i++) {
+        if (!this.budgetLeft()) {
+          return
+        }
+
+        const target = sender.targets[sender.next % sender.targets.length]
+        sender.next++
+        this.send(sender.socket, target, { type: 'probe' }, true)
+      }
+    }
+  }
+
+  private prime (sender: Sender): void {
+    for (const target of sender.targets) {
+      if (!this.budgetLeft()) {
+        return
+      }
+
+      this.send(sender.socket, target, { type: 'probe' }, true, this.init.plan.priming.ttl)
+    }
+  }
+
+  private budgetLeft (): boolean {
+    return !this.finished && this.stats.probesSent < this.init.plan.maxProbes
+  }
+
+  private send (socket: BoundSocket, to: { host: string, port: number }, message: { type: ProbeType, seq?: number, timestamp?: number }, counts: boolean, ttl?: number): void {
+    if (socket.closed) {
+      return
+    }
+
+    const datagram = encodeProbe({
+      type: message.type,
+      sender: this.side,
+      sessionId: this.init.sessionId,
+      seq: message.seq ?? (this.seq = (this.seq + 1) >>> 0),
+      timestamp: message.timestamp ?? probeTimestamp(this.now())
+    }, this.init.secret)
+
+    if (counts) {
+      this.stats.probesSent++
+    }
+
+    socket.send(datagram, to.port, to.host, ttl).catch((err: Error) => {
+      this.init.log.trace('probe to %s:%d failed - %e', to.host, to.port, err)
+    })
+  }
+
+  private select (socket: BoundSocket, remote: RemoteInfo): void {
+    if (this.finished) {
+      return
+    }
+
+    this.finished = true
+    this.clearTimers()
+    this.selected = {
+      socket,
+      extraSocket: socket !== this.init.mainSocket,
+      remote: { ...remote },
+      rttMs: this.lastRtt
+    }
+
+    this.init.log('%s selected path %s:%d -> %s:%d after %d probes', this.side, socket.address().host, socket.address().port, remote.host, remote.port, this.stats.probesSent)
+    this.init.onProgress?.(new CustomProgressEvent('punch:path-found', { host: remote.host, port: remote.port }))
+
+    if (this.side === 'initiator') {
+      // 6. tell the responder, a few times in case one is lost; later
+      // probes on the path are answered with SELECT as well (see receive)
+      for (const delay of PUNCH_SELECT_REPEATS_MS) {
+        const timer = setTimeout(() => {
+          this.timers.delete(timer)
+          this.send(socket, remote, { type: 'select' }, false)
+        }, delay)
+        this.timers.add(timer)
+      }
+    }
+
+    this.result.resolve(this.selected)
+  }
+
+  private isSelected (socket: BoundSocket, remote: RemoteInfo): boolean {
+    return this.selected?.socket === socket && this.selected.remote.host === remote.host && this.selected.remote.port === remote.port
+  }
+
+  private fail (err: Error): void {
+    if (this.finished && this.selected != null) {
+      return
+    }
+
+    this.finished = true
+    this.clearTimers()
+    this.init.log('%s punch ended without a path - %e', this.side, err)
+    this.result.reject(err)
+  }
+
+  private schedule (fn: () => void, ms: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      fn()
+    }, ms)
+    this.timers.add(timer)
+  }
+
+  private every (ms: number, fn: () => void): void {
+    const timer = setInterval(fn, Math.max(1, ms))
+    this.timers.add(timer)
+  }
+
+  private clearTimers (): void {
+    // timers scheduled for SELECT repeats after selection are kept until dispose
+    for (const timer of this.timers) {
+      clearTimeout(timer)
+      clearInterval(timer)
+    }
+    this.timers.clear()
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Types of the punch layer: candidates, the pair-level decision both sides
+ * agree on (`PlanSummary`, sent in SYNC) and the per-side `PunchPlan` the
+ * executor runs. Types only.
+ */
+
+import type { NatProfile } from '../nat/nat-profile.ts'
+
+/**
+ * Where a candidate address comes from:
+ * - `public` a public mapping from the NatProfile (STUN, RFC 5780 tests)
+ * - `observed` an address a remote peer saw us at (identify observed addrs)
+ * - `lan` a local interface address (only useful behind the same public IP)
+ * - `predicted` a port we expect our NAT to allocate next
+ */
+export type CandidateKind = 'public' | 'lan' | 'predicted' | 'observed'
+
+export interface Candidate {
+  /** IPv4 or IPv6 address, no brackets, RFC 5952 form for IPv6 */
+  host: string
+  port: number
+  family: 4 | 6
+  kind: CandidateKind
+  /** free text for logs: 'stun:203.0.113.1', 'identify', 'interface:eth0', 'offer' */
+  source: string
+}
+
+/** Coordination roles: the initiator sends OFFER and SYNC and dials UDX/Noise */
+export type Side = 'initiator' | 'responder'
+
+/**
+ * What the pair does, agreed by both sides (the offerer decides, SYNC
+ * carries it).
+ */
+export type PairStrategy =
+  | 'direct-cone'
+  | 'predict-sequential'
+  | 'birthday'
+  | 'predict-both'
+  | 'lan'
+  | 'none-fallback'
+
+/**
+ * What one side does in the pair strategy:
+ * - `both` symmetric: probe the other side's candidates (direct-cone, lan)
+ * - `predictor` probe a window of the other side's predicted ports
+ * - `predicted` send to the other side's fixed mapping (our NAT allocates the
+ * port the predictor aims at, so send there FIRST, before any other new
+ * destination)
+ * - `many-sockets` open extra sockets and prime them towards the other side
+ * - `random-ports` probe random ports of the other side's public IP
+ * - `none` do not punch
+ */
+export type PunchRole = 'both' | 'predictor' | 'predicted' | 'many-sockets' | 'random-ports' | 'none'
+
+/**
+ * One side's strategy, as named in the design. The pair strategy `birthday`
+ * splits into `birthday-many-sockets` and `birthday-probe-random-ports`.
+ */
+export type PunchStrategy =
+  | 'direct-cone'
+  | 'predict-sequential'
+  | 'birthday-many-sockets'
+  | 'birthday-probe-random-ports'
+  | 'predict-both'
+  | 'lan'
+  | 'none-fallback'
+
+/**
+ * The NAT of one side as the planner sees it
+ * - `open` no NAT, or a full cone (EIM + EIF): anything reaches it
+ * - `cone` EIM with ADF/APDF (or unknown) filtering
+ * - `seq` ADM/APDM with predictable (sequential or preserving) allocation
+ * - `random` ADM/APDM with random or unpredictable allocation
+ * - `unknown` not classified
+ */
+export type NatClass = 'open' | 'cone' | 'seq' | 'random' | 'unknown'
+
+/**
+ * `${NatClass}~${NatClass}`, the two classes in a fixed order (the order of
+ * the NatClass union), so both sides name the pair the same way
+ */
+export type PairClass = `${NatClass}~${NatClass}`
+
+/**
+ * Where probes from one socket go. The executor cycles through the expanded
+ * targets (see `expandTargets` in targets.ts) round after round until the
+ * budget or the probe limit is reached.
+ */
+export type TargetSpec =
+  /** exactly these addresses, in this order */
+  | { kind: 'list', candidates: Candidate[] }
+  /** ports first + i·step for i = 0..count-1 (wrapping inside the NAT port range) of host */
+  | { kind: 'window', host: string, family: 4 | 6, first: number, step: number, count: number }
+  /** `count` distinct random ports of host inside NAT_PORT_MIN..NAT_PORT_MAX, then the same ones again */
+  | { kind: 'random-ports', host: string, family: 4 | 6, count: number }
+
+export interface Pacing {
+  /** wait this long after the start signal (initiator: after sending SYNC; responder: on receiving it) */
+  startDelayMs: number
+  /** ms between rounds */
+  intervalMs: number
+  /** probes sent per round from each socket (the first of them go to the first targets) */
+  probesPerRound: number
+}
+
+export interface Priming {
+  /** send one low-TTL datagram to each target before the first normal probe */
+  enabled: boolean
+  /** TTL / hop limit of priming datagrams */
+  ttl: number
+  /** wait this long after priming before normal-TTL probes, ms */
+  leadMs: number
+  /**
+   * Resend the priming datagrams this often, ms (0: never). With
+   * `onlyPrime` this keeps the mappings of sockets that never send a
+   * normal-TTL probe alive.
+   */
+  refreshMs: number
+  /**
+   * true: this side's probes from these sockets are only ever low-TTL (the
+   * birthday many-sockets side: a normal packet reaching the remote cone NAT
+   * would create a flow there that clashes with the remote's own probe and
+   * makes its NAT pick another port). It answers valid probes with normal
+   * TTL.
+   */
+  onlyPrime: boolean
+}
+
+/**
+ * The pair-level decision, identical on both sides. Sent in SYNC.
+ */
+export interface PlanSummary {
+  strategy: PairStrategy
+  /** each side gives up this long after its start signal, ms */
+  budgetMs: number
+  initiatorRole: PunchRole
+  responderRole: PunchRole
+  initiatorExtraSockets: number
+  responderExtraSockets: number
+  /** predicted-port window size (predict-*, and birthday against a sequential NAT), 0 if unused */
+  window: number
+  /** distinct random ports the `random-ports` side probes, 0 if unused */
+  randomPorts: number
+  /** both sides also probe each other's LAN candidates */
+  raceLan: boolean
+}
+
+/**
+ * What ONE side does
+ */
+export interface PunchPlan {
+  side: Side
+  pairStrategy: PairStrategy
+  strategy: PunchStrategy
+  role: PunchRole
+  /** the pair class both sides computed, for history and metrics */
+  pairClass: PairClass
+  /** probes from the main socket (the one the NAT profile and the UDX listener use) */
+  main: TargetSpec[]
+  /** extra sockets to open (0..256); each probes `extra` */
+  extraSockets: number
+  extra: TargetSpec[]
+  /** LAN candidates of the other side, raced from the main socket (empty if not racing) */
+  lan: Candidate[]
+  pacing: Pacing
+  priming: Priming
+  /** give up this long after the start signal, ms */
+  budgetMs: number
+  /** most datagrams this side sends (probes and priming, not acks) */
+  maxProbes: number
+  /** keepalive interval on the chosen path after success, ms */
+  keepaliveIntervalMs: number
+  /** the planner's model probability that the pair succeeds, 0..1 */
+  expectedSuccess: number
+  /** why, for logs and events */
+  reason: string
+}
+
+/**
+ * What one side announces about itself in OFFER / ANSWER
+ */
+export interface PeerPunchInfo {
+  profile: NatProfile
+  candidates: Candidate[]
+  /** how many extra sockets this side may open (0..256) */
+  maxExtraSockets: number
+}
+
+/**
+ * Advice derived from our punch history (see history.ts)
+ */
+export interface HistoryAdvice {
+  /** do not punch: go to the relay fallback */
+  skip: boolean
+  /** why skip (or why the budget was cut) */
+  reason: string
+  /** when (clock ms) a skipped pair may be tried again */
+  retryAt?: number
+  /** candidate kinds that worked with this peer, best first */
+  preferredKinds: CandidateKind[]
+  /** upper bound for the budget from remembered successes, ms */
+  budgetCapMs?: number
+}
+
+/**
+ * Local knobs that need not agree between the sides
+ */
+export interface PlannerOptions {
+  /** TTL of priming datagrams (default DEFAULT_PRIME_TTL) */
+  lowTtl?: number
+  /** aim for this success probability when sizing birthday punches (default BIRTHDAY_TARGET_SUCCESS) */
+  targetSuccess?: number
+}
+
+export interface PlanInput {
+  initiator: PeerPunchInfo
+  responder: PeerPunchInfo
+  /** relayed RTT measured by the initiator (OFFER → ANSWER), ms */
+  rttMs: number
+  /** clock, ms since the epoch, only used to age NAT observations */
+  now: number
+  /** our history's advice about this peer / pair class (the initiator's decides) */
+  history?: HistoryAdvice
+  options?: PlannerOptions
+}
+
+export interface PairPlan {
+  summary: PlanSummary
+  initiator: PunchPlan
+  responder: PunchPlan
+}

@@ -1,0 +1,457 @@
+import { expect } from 'aegir/chai'
+import {
+  BIRTHDAY_TARGET_SUCCESS,
+  DEFAULT_PRIME_TTL,
+  LAN_BUDGET_MS,
+  MAX_EXTRA_SOCKETS,
+  MIN_PUNCH_BUDGET_MS,
+  PUNCHED_PATH_KEEPALIVE_MS,
+  UNKNOWN_BUDGET_MS
+} from '../../src/constants.ts'
+import { classifyNat, pairClassOf, planFromSummary, planPair, planPunch } from '../../src/punch/planner.ts'
+import { expandTargets } from '../../src/punch/targets.ts'
+import { candidate, input, NATS, NOW, peer, profile, seeded } from './fixtures.ts'
+import type { NatProfile } from '../../src/nat/nat-profile.ts'
+import type { PairPlan, PairStrategy, PlanInput, PunchPlan, PunchRole } from '../../src/punch/plan.ts'
+
+const CONE_A = NATS.portRestricted('203.0.113.10', 40000)
+const CONE_B = NATS.portRestricted('203.0.113.77', 41000)
+const SEQ = NATS.symmetricSeq('198.51.100.20', 50000, 1, 1)
+const SEQ_2 = NATS.symmetricSeq('198.51.100.21', 52000, 2, 1)
+const RANDOM = NATS.symmetricRandom('198.51.100.30', 51234)
+const RANDOM_2 = NATS.symmetricRandom('198.51.100.31', 52345)
+
+interface Row {
+  name: string
+  a: NatProfile
+  b: NatProfile
+  strategy: PairStrategy
+  /** roles of a and b, whichever initiates */
+  roles: [PunchRole, PunchRole]
+}
+
+const TABLE: Row[] = [
+  { name: 'public ↔ public', a: NATS.public('198.51.100.1'), b: NATS.public('198.51.100.2'), strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'public ↔ symmetric random', a: NATS.public(), b: RANDOM, strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'full cone ↔ symmetric random', a: NATS.fullCone(), b: RANDOM, strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'port-restricted cone ↔ port-restricted cone', a: CONE_A, b: CONE_B, strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'restricted cone ↔ symmetric random (ADF opens for the peer IP)', a: NATS.restricted(), b: RANDOM, strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'port-restricted cone ↔ symmetric sequential', a: CONE_A, b: SEQ, strategy: 'predict-sequential', roles: ['predictor', 'predicted'] },
+  { name: 'port-restricted cone ↔ symmetric random', a: CONE_A, b: RANDOM, strategy: 'birthday', roles: ['random-ports', 'many-sockets'] },
+  { name: 'symmetric sequential ↔ symmetric sequential', a: SEQ, b: SEQ_2, strategy: 'predict-both', roles: ['both', 'both'] },
+  { name: 'symmetric random ↔ symmetric sequential', a: RANDOM, b: SEQ, strategy: 'birthday', roles: ['many-sockets', 'random-ports'] },
+  { name: 'symmetric random ↔ symmetric random', a: RANDOM, b: RANDOM_2, strategy: 'none-fallback', roles: ['none', 'none'] },
+  { name: 'unknown ↔ port-restricted cone', a: NATS.unknown(), b: CONE_A, strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'unknown ↔ symmetric random', a: NATS.unknown(), b: RANDOM, strategy: 'direct-cone', roles: ['both', 'both'] }
+]
+
+function sides (p: PairPlan): PunchPlan[] {
+  return [p.initiator, p.responder]
+}
+
+function hosts (plan: PunchPlan): string[] {
+  return plan.main.flatMap(s => s.kind === 'list' ? s.candidates.map(c => c.host) : [s.host])
+}
+
+describe('punch planner', () => {
+  describe('NAT classes', () => {
+    it('treats a publicly reachable node and a trusted full cone as open', () => {
+      expect(classifyNat(NATS.public())).to.equal('open')
+      expect(classifyNat(NATS.fullCone())).to.equal('open')
+    })
+
+    it('does not trust an EIF classification with low confidence', () => {
+      expect(classifyNat(profile({ filtering: 'EIF', confidence: 0.2 }))).to.equal('cone')
+    })
+
+    it('treats a reliable sequential or port-preserving symmetric NAT as predictable', () => {
+      expect(classifyNat(SEQ)).to.equal('seq')
+      expect(classifyNat(profile({ mapping: 'APDM', allocation: { kind: 'preserving' } }))).to.equal('seq')
+    })
+
+    it('treats an unreliable sequential NAT, or one without a known public address, as random', () => {
+      expect(classifyNat(NATS.symmetricSeq(undefined, undefined, 1, 0.3))).to.equal('random')
+      expect(classifyNat({ ...SEQ, publicAddresses: [] })).to.equal('random')
+    })
+
+    it('treats address-dependent mapping like address-and-port-dependent mapping', () => {
+      expect(classifyNat(profile({ mapping: 'ADM', allocation: { kind: 'random' } }))).to.equal('random')
+    })
+
+    it('names a pair the same way from both sides', () => {
+      expect(pairClassOf('random', 'cone')).to.equal(pairClassOf('cone', 'random'))
+      expect(pairClassOf('random', 'cone')).to.equal('cone~random')
+    })
+  })
+
+  describe('strategy by NAT pair', () => {
+    for (const row of TABLE) {
+      it(`plans ${row.strategy} for ${row.name}, with the same roles whichever peer initiates`, () => {
+        const forward = planPair(input(peer(row.a), peer(row.b)))
+        const backward = planPair(input(peer(row.b), peer(row.a)))
+
+        expect(forward.summary.strategy).to.equal(row.strategy)
+        expect([forward.initiator.role, forward.responder.role]).to.deep.equal(row.roles)
+        expect(backward.summary.strategy).to.equal(row.strategy)
+        expect([backward.responder.role, backward.initiator.role]).to.deep.equal(row.roles)
+        // the same peer does the same work
+        expect(backward.responder.extraSockets).to.equal(forward.initiator.extraSockets)
+        expect(backward.initiator.extraSockets).to.equal(forward.responder.extraSockets)
+      })
+    }
+
+    for (const row of TABLE.filter(r => r.strategy !== 'none-fallback')) {
+      it(`gives both sides of ${row.name} the same budget and aims each at the other`, () => {
+        const a = peer(row.a)
+        const b = peer(row.b)
+        const p = planPair(input(a, b))
+
+        expect(p.initiator.budgetMs).to.equal(p.responder.budgetMs).and.to.equal(p.summary.budgetMs)
+        expect(p.initiator.budgetMs).to.be.at.least(MIN_PUNCH_BUDGET_MS)
+        expect(p.initiator.pairStrategy).to.equal(p.responder.pairStrategy)
+        expect(p.initiator.pairClass).to.equal(p.responder.pairClass)
+
+        const aHosts = new Set([...a.profile.publicAddresses.map(x => x.host), ...a.candidates.map(x => x.host)])
+        const bHosts = new Set([...b.profile.publicAddresses.map(x => x.host), ...b.candidates.map(x => x.host)])
+
+        for (const h of hosts(p.initiator)) {
+          expect(bHosts.has(h), `initiator aims at ${h}`).to.equal(true)
+        }
+
+        for (const h of hosts(p.responder)) {
+          expect(aHosts.has(h), `responder aims at ${h}`).to.equal(true)
+        }
+      })
+    }
+
+    it('gives up on random ↔ random at once, without probes', () => {
+      const p = planPair(input(peer(RANDOM), peer(RANDOM_2)))
+
+      for (const side of sides(p)) {
+        expect(side.strategy).to.equal('none-fallback')
+        expect(side.maxProbes).to.equal(0)
+        expect(side.budgetMs).to.equal(0)
+        expect(side.reason).to.match(/relay/)
+      }
+    })
+
+    it('gives unknown NATs one short direct attempt', () => {
+      const p = planPair(input(peer(NATS.unknown()), peer(CONE_A), { rttMs: 100 }))
+
+      expect(p.summary.budgetMs).to.equal(UNKNOWN_BUDGET_MS + 200)
+      expect(p.initiator.reason).to.match(/unknown/)
+    })
+  })
+
+  describe('direct-cone', () => {
+    it('probes the peer\'s mapped address fast from the main socket, primed with a low TTL', () => {
+      const { plan } = planPunch(input(peer(CONE_A), peer(CONE_B)), 'initiator')
+
+      expect(plan.main).to.deep.equal([{ kind: 'list', candidates: [{ host: '203.0.113.77', port: 41000, family: 4, kind: 'public', source: 'nat-profile' }] }])
+      expect(plan.extraSockets).to.equal(0)
+      expect(plan.pacing.intervalMs).to.equal(50)
+      expect(plan.priming).to.include({ enabled: true, ttl: DEFAULT_PRIME_TTL, onlyPrime: false })
+      expect(plan.keepaliveIntervalMs).to.equal(PUNCHED_PATH_KEEPALIVE_MS)
+    })
+
+    it('gets a longer budget on a slower relay, up to its cap', () => {
+      const fast = planPair(input(peer(CONE_A), peer(CONE_B), { rttMs: 20 })).summary.budgetMs
+      const slow = planPair(input(peer(CONE_A), peer(CONE_B), { rttMs: 400 })).summary.budgetMs
+      const crawl = planPair(input(peer(CONE_A), peer(CONE_B), { rttMs: 5000 })).summary.budgetMs
+
+      expect(slow).to.be.above(fast)
+      expect(crawl).to.equal(6000)
+    })
+
+    it('starts the initiator half an RTT after SYNC and the responder on receipt', () => {
+      const p = planPair(input(peer(CONE_A), peer(CONE_B), { rttMs: 180 }))
+
+      expect(p.initiator.pacing.startDelayMs).to.equal(90)
+      expect(p.responder.pacing.startDelayMs).to.equal(0)
+    })
+
+    it('uses the lab\'s priming TTL when given', () => {
+      const { plan } = planPunch(input(peer(CONE_A), peer(CONE_B), { options: { lowTtl: 2 } }), 'initiator')
+
+      expect(plan.priming.ttl).to.equal(2)
+    })
+
+    it('probes the peer\'s other candidates after its mapping, without duplicates or unusable families', () => {
+      const b = peer(CONE_B, [candidate('203.0.113.77', 41000, 'observed'), candidate('203.0.113.78', 41001, 'observed'), candidate('2001:db8::1', 4000, 'public')])
+      const { plan } = planPunch(input(peer(CONE_A), b), 'initiator')
+      const list = plan.main[0].kind === 'list' ? plan.main[0].candidates : []
+
+      expect(list.map(c => `${c.host}:${c.port}`)).to.deep.equal(['203.0.113.77:41000', '203.0.113.78:41001'])
+    })
+  })
+
+  describe('predict-sequential', () => {
+    it('makes the cone probe a window of the sequential NAT\'s next ports and the sequential side send to the cone first', () => {
+      const p = planPair(input(peer(CONE_A), peer(SEQ)))
+      const window = p.initiator.main[0]
+
+      expect(window).to.include({ kind: 'window', host: '198.51.100.20', first: 50001, step: 1 })
+      expect(expandTargets(window, Math.random).map(t => t.port).slice(0, 3)).to.deep.equal([50001, 50002, 50003])
+      expect(p.responder.main[0]).to.deep.include({ kind: 'list' })
+      expect(p.responder.main[0].kind === 'list' && p.responder.main[0].candidates[0]).to.include({ host: '203.0.113.10', port: 40000 })
+    })
+
+    it('widens the window when the prediction is less reliable', () => {
+      const sure = planPair(input(peer(CONE_A), peer(NATS.symmetricSeq(undefined, undefined, 1, 1)))).summary.window
+      const unsure = planPair(input(peer(CONE_A), peer(NATS.symmetricSeq(undefined, undefined, 1, 0.5)))).summary.window
+
+      expect(unsure).to.be.at.least(2 * sure - 1)
+    })
+
+    it('widens the window when the observation is old', () => {
+      const fresh = planPair(input(peer(CONE_A), peer({ ...SEQ, observedAt: NOW }))).summary.window
+      const stale = planPair(input(peer(CONE_A), peer({ ...SEQ, observedAt: NOW - 30_000 }))).summary.window
+
+      expect(stale).to.be.above(fresh)
+    })
+
+    it('follows a delta other than 1', () => {
+      const p = planPair(input(peer(CONE_A), peer(NATS.symmetricSeq('198.51.100.20', 50000, 4, 1))))
+
+      expect(expandTargets(p.initiator.main[0], Math.random).map(t => t.port).slice(0, 3)).to.deep.equal([50004, 50008, 50012])
+    })
+  })
+
+  describe('birthday against a cone', () => {
+    it('makes the random side open extra sockets that only ever send low-TTL datagrams to the cone\'s mapping', () => {
+      const p = planPair(input(peer(CONE_A), peer(RANDOM)))
+      const many = p.responder
+
+      expect(many.strategy).to.equal('birthday-many-sockets')
+      expect(many.extraSockets).to.be.within(1, MAX_EXTRA_SOCKETS)
+      expect(many.extra).to.deep.equal([{ kind: 'list', candidates: [{ host: '203.0.113.10', port: 40000, family: 4, kind: 'public', source: 'nat-profile' }] }])
+      expect(many.priming).to.include({ enabled: true, onlyPrime: true })
+      expect(many.priming.refreshMs).to.be.above(0).and.below(30_000)
+    })
+
+    it('makes the cone probe enough random ports of the random side\'s IP for 95 %', () => {
+      const p = planPair(input(peer(CONE_A), peer(RANDOM)))
+      const prober = p.initiator
+
+      expect(prober.strategy).to.equal('birthday-probe-random-ports')
+      expect(prober.main).to.deep.equal([{ kind: 'random-ports', host: '198.51.100.30', family: 4, count: p.summary.randomPorts }])
+      expect(prober.expectedSuccess).to.be.at.least(BIRTHDAY_TARGET_SUCCESS)
+      expect(prober.maxProbes).to.equal(p.summary.randomPorts)
+      // the sockets are primed before the probes arrive
+      expect(prober.pacing.startDelayMs).to.be.above(p.responder.pacing.startDelayMs)
+      // every probe fits in the budget
+      const probingMs = Math.ceil(prober.maxProbes / prober.pacing.probesPerRound) * prober.pacing.intervalMs
+
+      expect(prober.pacing.startDelayMs + probingMs).to.be.at.most(prober.budgetMs)
+    })
+
+    it('opens no more sockets than the random side offered, and then reports the lower success honestly', () => {
+      const p = planPair(input(peer(CONE_A), peer(RANDOM, [], 32)))
+
+      expect(p.responder.extraSockets).to.equal(32)
+      // all the probes that fit in BIRTHDAY_TARGET_TIME_MS at 100/s
+      expect(p.summary.randomPorts).to.equal(1000)
+      expect(p.initiator.expectedSuccess).to.be.below(BIRTHDAY_TARGET_SUCCESS).and.above(0.3)
+    })
+
+    it('falls back when the random side may not open any extra socket', () => {
+      expect(planPair(input(peer(CONE_A), peer(RANDOM, [], 0))).summary.strategy).to.equal('none-fallback')
+    })
+
+    it('plans a full birthday when the cone\'s ADF filtering is not trusted', () => {
+      const lowConfidence = { ...NATS.restricted(), confidence: 0.2 }
+
+      expect(planPair(input(peer(lowConfidence), peer(RANDOM))).summary.strategy).to.equal('birthday')
+    })
+  })
+
+  describe('random ↔ sequential', () => {
+    it('primes the predicted window from the random side\'s sockets and probes that many random ports from the sequential side', () => {
+      const p = planPair(input(peer(RANDOM), peer(SEQ)))
+
+      expect(p.initiator.extra[0]).to.include({ kind: 'window', host: '198.51.100.20', count: p.summary.window })
+      expect(p.initiator.priming.onlyPrime).to.equal(true)
+      expect(p.responder.main[0]).to.include({ kind: 'random-ports', host: '198.51.100.30', count: p.summary.window })
+      expect(p.initiator.extraSockets * p.summary.window).to.be.at.most(8192)
+      expect(p.initiator.expectedSuccess).to.be.within(0.05, 0.2)
+    })
+
+    it('is not attempted when the sequential side is unpredictable', () => {
+      expect(planPair(input(peer(RANDOM), peer(NATS.symmetricSeq(undefined, undefined, 1, 0.2)))).summary.strategy).to.equal('none-fallback')
+    })
+  })
+
+  describe('predict-both', () => {
+    it('makes each side probe the other\'s predicted window, with one shared window size', () => {
+      const p = planPair(input(peer(SEQ), peer(SEQ_2)))
+
+      expect(p.initiator.main[0]).to.include({ kind: 'window', host: '198.51.100.21', first: 52002, step: 2, count: p.summary.window })
+      expect(p.responder.main[0]).to.include({ kind: 'window', host: '198.51.100.20', first: 50001, step: 1, count: p.summary.window })
+      expect(p.initiator.pacing.probesPerRound).to.equal(p.summary.window)
+    })
+  })
+
+  describe('peers behind the same public IP', () => {
+    const lanA = peer(NATS.portRestricted('203.0.113.10', 40000), [candidate('192.168.1.10', 4001, 'lan')])
+    const lanB = peer(NATS.portRestricted('203.0.113.10', 40001), [candidate('192.168.1.11', 4002, 'lan')])
+
+    it('race LAN candidates alongside the NAT strategy', () => {
+      const p = planPair(input(lanA, lanB))
+
+      expect(p.summary.strategy).to.equal('direct-cone')
+      expect(p.summary.raceLan).to.equal(true)
+      expect(p.initiator.lan.map(c => c.host)).to.deep.equal(['192.168.1.11'])
+      expect(p.responder.lan.map(c => c.host)).to.deep.equal(['192.168.1.10'])
+      expect(p.initiator.reason).to.match(/LAN/)
+    })
+
+    it('try LAN only when their NATs cannot be punched', () => {
+      const a = peer(NATS.symmetricRandom('203.0.113.10', 40000), [candidate('192.168.1.10', 4001, 'lan')])
+      const b = peer(NATS.symmetricRandom('203.0.113.10', 40001), [candidate('192.168.1.11', 4002, 'lan')])
+      const p = planPair(input(a, b))
+
+      expect(p.summary.strategy).to.equal('lan')
+      expect(p.summary.budgetMs).to.equal(LAN_BUDGET_MS)
+      expect(p.initiator.main).to.deep.equal([])
+      expect(p.initiator.lan.map(c => c.host)).to.deep.equal(['192.168.1.11'])
+    })
+
+    it('do not race LAN candidates of peers behind different public IPs', () => {
+      const b = peer(NATS.portRestricted('203.0.113.99', 40001), [candidate('192.168.1.11', 4002, 'lan')])
+      const p = planPair(input(lanA, b))
+
+      expect(p.summary.raceLan).to.equal(false)
+      expect(p.initiator.lan).to.deep.equal([])
+    })
+  })
+
+  describe('history', () => {
+    it('skips a doomed pair without punching and says why', () => {
+      const p = planPair(input(peer(CONE_A), peer(CONE_B), { history: { skip: true, reason: 'failed 3 times in a row', preferredKinds: [] } }))
+
+      expect(p.summary.strategy).to.equal('none-fallback')
+      expect(p.initiator.reason).to.match(/failed 3 times/)
+    })
+
+    it('shortens the budget of a pair that succeeded quickly before', () => {
+      const normal = planPair(input(peer(CONE_A), peer(CONE_B))).summary.budgetMs
+      const known = planPair(input(peer(CONE_A), peer(CONE_B), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 1500 } })).summary.budgetMs
+
+      expect(known).to.equal(1500)
+      expect(known).to.be.below(normal)
+    })
+
+    it('never shortens a budget below the minimum', () => {
+      const known = planPair(input(peer(CONE_A), peer(CONE_B), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 10 } })).summary.budgetMs
+
+      expect(known).to.equal(MIN_PUNCH_BUDGET_MS)
+    })
+
+    it('sizes a birthday punch with more sockets when history allows less time', () => {
+      const normal = planPair(input(peer(CONE_A), peer(RANDOM)))
+      const short = planPair(input(peer(CONE_A), peer(RANDOM), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 6000 } }))
+
+      expect(short.summary.budgetMs).to.be.below(normal.summary.budgetMs)
+      expect(short.responder.extraSockets).to.be.above(normal.responder.extraSockets)
+    })
+
+    it('probes the candidate kinds that worked before first', () => {
+      const b = peer(CONE_B, [candidate('198.51.100.99', 5000, 'observed')])
+      const { plan } = planPunch(input(peer(CONE_A), b, { history: { skip: false, reason: '', preferredKinds: ['observed'], budgetCapMs: undefined } }), 'initiator')
+      const list = plan.main[0].kind === 'list' ? plan.main[0].candidates : []
+
+      expect(list[0]).to.include({ host: '198.51.100.99', kind: 'observed' })
+    })
+  })
+
+  describe('the responder following SYNC', () => {
+    for (const row of TABLE.filter(r => r.strategy !== 'none-fallback')) {
+      it(`builds exactly the responder side the initiator planned for ${row.name}`, () => {
+        const i = input(peer(row.a), peer(row.b))
+        const pair = planPair(i)
+
+        expect(planFromSummary(pair.summary, i, 'responder')).to.deep.equal(pair.responder)
+      })
+    }
+
+    it('follows the initiator\'s history-shortened budget although its own history says nothing', () => {
+      const initiatorView = input(peer(CONE_A), peer(CONE_B), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 1500 } })
+      const responderView: PlanInput = { ...initiatorView, history: undefined }
+      const { summary } = planPunch(initiatorView, 'initiator')
+
+      expect(planFromSummary(summary, responderView, 'responder').budgetMs).to.equal(1500)
+    })
+
+    const i = input(peer(CONE_A), peer(RANDOM, [], 64))
+    const good = planPair(i).summary
+    const rejects: Array<[string, Partial<typeof good>]> = [
+      ['a none-fallback strategy', { strategy: 'none-fallback', initiatorRole: 'none', responderRole: 'none' }],
+      ['roles that do not fit the strategy', { initiatorRole: 'both' }],
+      ['more extra sockets than the side offered', { responderExtraSockets: 65 }],
+      ['extra sockets for a side that does not use them', { initiatorExtraSockets: 1 }],
+      ['a budget below the minimum', { budgetMs: 10 }],
+      ['a budget above the maximum', { budgetMs: 60_001 }],
+      ['a birthday without random ports', { randomPorts: 0 }],
+      ['a window above the maximum', { window: 257 }],
+      ['a prediction of a NAT that is not predictable', { strategy: 'predict-sequential', initiatorRole: 'predictor', responderRole: 'predicted', responderExtraSockets: 0, window: 8 }]
+    ]
+
+    for (const [what, change] of rejects) {
+      it(`rejects ${what}`, () => {
+        expect(() => planFromSummary({ ...good, ...change }, i, 'responder')).to.throw().with.property('name', 'PlanRejectedError')
+      })
+    }
+
+    it('rejects a birthday aimed at a peer without a public address', () => {
+      const noAddress = input(peer({ ...CONE_A, publicAddresses: [] }), peer(RANDOM))
+
+      expect(() => planFromSummary(good, noAddress, 'responder')).to.throw().with.property('name', 'PlanRejectedError')
+    })
+  })
+
+  describe('inputs', () => {
+    it('rejects a negative or non-finite RTT', () => {
+      expect(() => planPair(input(peer(CONE_A), peer(CONE_B), { rttMs: -1 }))).to.throw().with.property('name', 'InvalidPlanInputError')
+      expect(() => planPair(input(peer(CONE_A), peer(CONE_B), { rttMs: NaN }))).to.throw().with.property('name', 'InvalidPlanInputError')
+    })
+
+    it('rejects a socket limit outside 0..256', () => {
+      expect(() => planPair(input(peer(CONE_A), peer(CONE_B, [], 257)))).to.throw().with.property('name', 'InvalidPlanInputError')
+    })
+
+    it('rejects a candidate port of 0', () => {
+      expect(() => planPair(input(peer(CONE_A, [candidate('203.0.113.5', 0)]), peer(CONE_B)))).to.throw().with.property('name', 'InvalidPlanInputError')
+    })
+
+    it('is deterministic: the same inputs give the same plan', () => {
+      const i = input(peer(CONE_A), peer(RANDOM))
+
+      expect(planPair(i)).to.deep.equal(planPair(structuredClone(i)))
+    })
+  })
+
+  describe('probe budgets', () => {
+    it('never lets a plan send more than its stated maximum in its budget', () => {
+      for (const row of TABLE) {
+        const p = planPair(input(peer(row.a), peer(row.b)))
+
+        for (const plan of sides(p)) {
+          const rounds = Math.max(1, Math.ceil(Math.max(0, plan.budgetMs - plan.pacing.startDelayMs) / plan.pacing.intervalMs))
+          const perRound = plan.pacing.probesPerRound * (1 + plan.extraSockets) + plan.lan.length
+          const bound = plan.role === 'none' ? 0 : rounds * perRound + plan.pacing.probesPerRound
+
+          expect(plan.maxProbes, `${row.name} ${plan.side}`).to.be.at.most(bound)
+        }
+      }
+    })
+
+    it('expands random ports reproducibly from the injected randomness', () => {
+      const p = planPair(input(peer(CONE_A), peer(RANDOM)))
+      const a = expandTargets(p.initiator.main[0], seeded(7))
+      const b = expandTargets(p.initiator.main[0], seeded(7))
+
+      expect(a).to.deep.equal(b)
+      expect(new Set(a.map(t => t.port)).size).to.equal(a.length)
+    })
+  })
+})
