@@ -509,3 +509,33 @@ export const PUNCH_SELECT_REPEATS_MS = [0, 30, 150]
 // ---------------------------------------------------------------------------
 // service layer
 // ---------------------------------------------------------------------------
+
+/**
+ * A NAT profile older than this is refreshed before a punch, in ms. NAT
+ * mappings and port allocation drift; 30 s keeps the profile close to what
+ * the NAT does now while costing at most one discovery per 30 s.
+ */
+export const NAT_PROFILE_MAX_AGE_MS = 30_000
+
+/** Punches that may run at once (each may hold up to MAX_EXTRA_SOCKETS sockets) */
+export const DEFAULT_MAX_CONCURRENT_PUNCHES = 8
+
+/**
+ * Time `connect` may take when the caller passes no signal, in ms: the
+ * coordination steps plus the longest punch budget (a birthday punch is
+ * about 12 s) plus the upgrade
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000
+
+/**
+ * How long a finished punch keeps answering late probes on the selected
+ * path with SELECT, in ms, while the direct connection is upgraded
+ */
+export const PUNCH_LINGER_MS = 2_000
+
+/**
+ * Poll interval while waiting for the relayed connection's streams to finish
+ * before closing it after an upgrade, in ms, and how long to wait at most
+ */
+export const RELAY_RETIRE_POLL_MS = 500
+export const RELAY_RETIRE_MAX_WAIT_MS = 10 * 60_000

@@ -288,3 +288,28 @@ export class PunchAbortedByPeerError extends Error {
     this.name = 'PunchAbortedByPeerError'
   }
 }
+
+/**
+ * holePunch() was used without the udx() transport, or before the node
+ * started
+ */
+export class NoUdxTransportError extends Error {
+  static name = 'NoUdxTransportError'
+
+  constructor (message = 'holePunch() needs the udx() transport: add udx() to the transports of createLibp2p') {
+    super(message)
+    this.name = 'NoUdxTransportError'
+  }
+}
+
+/**
+ * connect() was given a PeerId with no relayed connection to coordinate over
+ */
+export class NoRelayedConnectionError extends Error {
+  static name = 'NoRelayedConnectionError'
+
+  constructor (message = 'No relayed connection to the peer: dial it through a relay first, or pass its /p2p-circuit multiaddr to connect()') {
+    super(message)
+    this.name = 'NoRelayedConnectionError'
+  }
+}

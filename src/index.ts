@@ -24,7 +24,9 @@
  * ```
  */
 
+import { HolePunchService } from './service/hole-punch-service.ts'
 import { UDXTransport } from './transport/udx-transport.ts'
+import type { HolePunch, HolePunchComponents, HolePunchInit } from './service/types.ts'
 import type { UDXComponents, UDXInit, UDXDialEvents } from './transport/types.ts'
 import type { Transport } from '@libp2p/interface'
 
@@ -35,6 +37,9 @@ export type { DatagramSocket, DatagramHandler, RemoteInfo } from './socket/datag
 export type { BoundSocket } from './socket/bound-socket.ts'
 export type { NatProfile, MappingBehaviour, FilteringBehaviour, PortAllocation, Reachability, TransportAddress } from './nat/nat-profile.ts'
 export * from './errors.ts'
+export { HolePunchService } from './service/hole-punch-service.ts'
+export type { HolePunch, HolePunchInit, HolePunchComponents, HolePunchEvents, HolePunchProgressEvents, ConnectOptions, PunchInfo, PunchPhase, StunServerAddress, PunchStartEvent, PunchSuccessEvent, PunchFailureEvent } from './service/types.ts'
+export { COORDINATION_PROTOCOL } from './constants.ts'
 
 /**
  * Create the udx transport
@@ -42,5 +47,14 @@ export * from './errors.ts'
 export function udx (init: UDXInit = {}): (components: UDXComponents) => Transport<UDXDialEvents> {
   return (components: UDXComponents) => {
     return new UDXTransport(components, init)
+  }
+}
+
+/**
+ * Create the hole-punch service
+ */
+export function holePunch (init: HolePunchInit = {}): (components: HolePunchComponents) => HolePunch {
+  return (components: HolePunchComponents) => {
+    return new HolePunchService(components, init)
   }
 }

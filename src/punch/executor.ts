@@ -174,7 +174,13 @@ export class PunchExecution implements ProbeSession {
     this.clearTimers()
     this.removeSession?.()
     this.removeSession = undefined
+    await this.releaseSpareSockets()
+  }
 
+  /**
+   * Close every extra socket except the one of the selected path
+   */
+  async releaseSpareSockets (): Promise<void> {
     const closing = [...this.extraSockets]
       .filter(socket => socket !== this.selected?.socket)
       .map(async socket => { await this.init.closeSocket(socket) })
@@ -333,9 +339,12 @@ export class PunchExecution implements ProbeSession {
     this.init.onProgress?.(new CustomProgressEvent('punch:path-found', { host: remote.host, port: remote.port }))
 
     if (this.side === 'initiator') {
-      // 6. tell the responder, a few times in case one is lost; later
-      // probes on the path are answered with SELECT as well (see receive)
-      for (const delay of PUNCH_SELECT_REPEATS_MS) {
+      // 6. tell the responder at once, before our first UDX packet, and a
+      // few more times in case one is lost; later probes on the path are
+      // answered with SELECT as well (see receive)
+      this.send(socket, remote, { type: 'select' }, false)
+
+      for (const delay of PUNCH_SELECT_REPEATS_MS.filter(ms => ms > 0)) {
         const timer = setTimeout(() => {
           this.timers.delete(timer)
           this.send(socket, remote, { type: 'select' }, false)

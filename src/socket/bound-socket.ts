@@ -128,7 +128,10 @@ export class BoundSocket implements DatagramSocket {
     return this.closing
   }
 
-  private onMessage (msg: Uint8Array, from: UDXAddress): void {
+  private onMessage (buf: Uint8Array, from: UDXAddress): void {
+    // udx-native hands us a Buffer; handlers get a plain Uint8Array view so
+    // that `slice` copies as they expect (Buffer#slice does not)
+    const msg = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
     const remote: RemoteInfo = { host: from.host, port: from.port, family: from.family }
 
     if (msg.byteLength >= 2 && msg[0] === UDX_HEADER_MAGIC && msg[1] === UDX_HEADER_VERSION) {

@@ -294,3 +294,27 @@ describe('nat/stun codec', () => {
     })
   })
 })
+
+describe('STUN decoding of Buffers handed out by udx-native', () => {
+  it('decodes a response that sits at an offset inside a larger Buffer without writing into it', async () => {
+    const { encodeStunMessage } = await import('../../src/nat/stun/encode.ts')
+    const { decodeStunMessage } = await import('../../src/nat/stun/decode.ts')
+    const { createTransactionId } = await import('../../src/nat/stun/transaction-id.ts')
+    const { expect } = await import('aegir/chai')
+    const message = encodeStunMessage({
+      class: 'success',
+      method: 1,
+      transactionId: createTransactionId(),
+      attributes: { xorMappedAddress: { host: '203.0.113.9', port: 40000, family: 4 } }
+    })
+    const shared = Buffer.alloc(message.byteLength + 64)
+    shared.set(message, 28)
+    const view = shared.subarray(28, 28 + message.byteLength)
+    const before = Buffer.from(view)
+
+    const decoded = decodeStunMessage(view)
+
+    expect(decoded.attributes.xorMappedAddress).to.deep.equal({ host: '203.0.113.9', port: 40000, family: 4 })
+    expect(Buffer.from(view).equals(before)).to.be.true()
+  })
+})

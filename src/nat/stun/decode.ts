@@ -61,7 +61,11 @@ export function peekStunClass (data: Uint8Array): ReturnType<typeof classOf> | u
  *
  * @throws {StunDecodeError} when the bytes are not a valid STUN message
  */
-export function decodeStunMessage (data: Uint8Array): DecodedStunMessage {
+export function decodeStunMessage (input: Uint8Array): DecodedStunMessage {
+  // a Buffer's slice() is a view: decode from a plain Uint8Array so that
+  // nothing below can write into the caller's bytes
+  const data = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+
   if (data.length < HEADER_LENGTH) {
     throw new StunDecodeError('too-short')
   }

@@ -1,0 +1,100 @@
+import { NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
+import { discoverNat } from '../nat/discovery/discover.ts'
+import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
+import { StunClient } from '../nat/stun/client.ts'
+import type { StunServerAddress } from './types.ts'
+import type { NatProfile } from '../nat/nat-profile.ts'
+import type { BoundSocket } from '../socket/bound-socket.ts'
+import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
+
+export interface NatMonitorInit {
+  logger: ComponentLogger
+  servers: StunServerAddress[]
+  /** the socket whose mapping we classify: the main udx listening socket */
+  socket(): BoundSocket | undefined
+}
+
+/**
+ * Keeps our NatProfile: runs STUN and the RFC 5780 tests on the main
+ * socket against the configured servers, on demand and when the profile
+ * is older than NAT_PROFILE_MAX_AGE_MS. Concurrent refreshes share one run.
+ */
+export class NatMonitor {
+  private readonly init: NatMonitorInit
+  private readonly log: Logger
+  private profile: NatProfile = UNKNOWN_NAT_PROFILE
+  private refreshedAt = 0
+  private running?: Promise<NatProfile>
+  private client?: StunClient
+  private clientSocket?: BoundSocket
+
+  constructor (init: NatMonitorInit) {
+    this.init = init
+    this.log = init.logger.forComponent('libp2p:udx:nat')
+  }
+
+  getProfile (): NatProfile {
+    return this.profile
+  }
+
+  isStale (): boolean {
+    return Date.now() - this.refreshedAt > NAT_PROFILE_MAX_AGE_MS
+  }
+
+  /**
+   * The profile, refreshed first if it is stale. Never throws: a failed
+   * refresh keeps the last profile.
+   */
+  async fresh (options?: AbortOptions): Promise<NatProfile> {
+    if (!this.isStale()) {
+      return this.profile
+    }
+
+    try {
+      return await this.refresh(options)
+    } catch (err: any) {
+      this.log('could not refresh the NAT profile - %e', err)
+      return this.profile
+    }
+  }
+
+  async refresh (options?: AbortOptions): Promise<NatProfile> {
+    this.running ??= this.run(options).finally(() => {
+      this.running = undefined
+    })
+
+    return this.running
+  }
+
+  stop (): void {
+    this.client?.close()
+    this.client = undefined
+    this.clientSocket = undefined
+  }
+
+  private async run (options?: AbortOptions): Promise<NatProfile> {
+    const socket = this.init.socket()
+
+    if (socket == null || this.init.servers.length === 0) {
+      this.refreshedAt = Date.now()
+      return this.profile
+    }
+
+    if (this.clientSocket !== socket) {
+      this.client?.close()
+      this.client = new StunClient({ logger: this.init.logger }, { socket })
+      this.clientSocket = socket
+    }
+
+    const client = this.client as StunClient
+    const started = Date.now()
+    const discovery = await discoverNat(client, this.init.servers, { signal: options?.signal })
+    this.profile = discovery.profile
+    this.refreshedAt = Date.now()
+    this.log('NAT profile in %d ms: %s, mapping %s, filtering %s, allocation %s, public %s', Date.now() - started,
+      this.profile.reachability, this.profile.mapping, this.profile.filtering, this.profile.allocation.kind,
+      this.profile.publicAddresses.map(a => `${a.host}:${a.port}`).join(' '))
+
+    return this.profile
+  }
+}
