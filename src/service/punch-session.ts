@@ -12,7 +12,7 @@ import type { HolePunchProgressEvents, PunchInfo, PunchPhase } from './types.ts'
 import type { PunchHistory } from '../punch/history.ts'
 import type { Candidate, PeerPunchInfo, PlanInput, PunchPlan, Side } from '../punch/plan.ts'
 import type { ProbeRouter } from '../punch/probe-router.ts'
-import type { AbortReason, AnswerInfo, CoordinationMessage, OfferInfo } from '../protocol/messages.ts'
+import type { AbortInfo, AbortReason, AnswerInfo, CoordinationMessage, OfferInfo } from '../protocol/messages.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { UDXTransport } from '../transport/udx-transport.ts'
 import type { Connection, Logger, PeerId } from '@libp2p/interface'
@@ -275,7 +275,7 @@ export class PunchSession {
 
   private expect<T extends CoordinationMessage['type']>(message: CoordinationMessage, type: T): Extract<CoordinationMessage, { type: T }> {
     if (message.type === 'abort') {
-      this.peerAbort = new PunchAbortedByPeerError(`The peer aborted: ${message.abort.reason}${message.abort.message !== '' ? ` (${message.abort.message})` : ''}`)
+      this.peerAbort = peerAbortError(message.abort)
       throw this.peerAbort
     }
 
@@ -304,7 +304,7 @@ export class PunchSession {
         }
 
         if (message.type === 'abort') {
-          this.peerAbort = new PunchAbortedByPeerError(`The peer aborted: ${message.abort.reason}`)
+          this.peerAbort = peerAbortError(message.abort)
           controller.abort(this.peerAbort)
           return
         }
@@ -367,4 +367,19 @@ export class PunchSession {
 function isLocalOnly (host: string): boolean {
   const h = host.toLowerCase()
   return h.startsWith('127.') || h === '::1' || h.startsWith('169.254.') || h.startsWith('fe80:')
+}
+
+/**
+ * The error for an ABORT from the peer: its punch budget ended or it found
+ * no strategy → PunchFailedError (no direct path); anything else (it was
+ * cancelled, is stopping, refused) → PunchAbortedByPeerError
+ */
+function peerAbortError (abort: AbortInfo): Error {
+  const detail = `${abort.reason}${abort.message !== '' ? ` (${abort.message})` : ''}`
+
+  if (abort.reason === 'timeout' || abort.reason === 'no-strategy') {
+    return new PunchFailedError(`No direct path: the peer ended the punch with ${detail}`)
+  }
+
+  return new PunchAbortedByPeerError(`The peer aborted the punch: ${detail}`)
 }

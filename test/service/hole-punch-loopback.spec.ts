@@ -1,0 +1,130 @@
+import { expect } from 'aegir/chai'
+import { createPeer, createRelay, relayStunServer, reserveOnRelay, udxTransportOf } from '../fixtures/relay-network.ts'
+import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
+import type { PunchFailureEvent } from '../../src/index.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * On loopback there is no NAT and no public address to punch towards: the
+ * coordination runs for real over a circuit-relay-v2 connection, and the
+ * punch itself cannot find a path. The NAT-lab tests (test/lab) cover the
+ * punches that succeed.
+ */
+describe('hole-punch service over a relay on loopback', function () {
+  this.timeout(60_000)
+  let relay: RelayNode
+  let alice: PeerNode
+  let bob: PeerNode
+  let bobCircuit: Multiaddr
+
+  beforeEach(async () => {
+    relay = await createRelay()
+    const stun = relayStunServer(relay)
+    alice = await createPeer({ stunServers: [stun], autoUpgrade: false })
+    bob = await createPeer({ stunServers: [stun], autoUpgrade: false })
+    await reserveOnRelay(alice, relay)
+    bobCircuit = await reserveOnRelay(bob, relay)
+  })
+
+  afterEach(async () => {
+    await alice?.stop()
+    await bob?.stop()
+    await relay?.stop()
+  })
+
+  it('learns its mapping from the relay, which answers STUN on its udx socket', async () => {
+    const profile = await alice.services.holePunch.refreshNat()
+    const local = udxTransportOf(alice).getListenSockets()[0].address()
+
+    expect(profile.publicAddresses).to.deep.include({ host: '127.0.0.1', port: local.port, family: 4 })
+    expect(profile.reachability).to.equal('public')
+  })
+
+  it('coordinates over the relayed connection, fails to punch with a named error, and leaves the relayed connection usable', async () => {
+    const failures: PunchFailureEvent[] = []
+    bob.services.holePunch.addEventListener('punch:failure', (evt) => { failures.push(evt.detail) })
+    const steps: string[] = []
+
+    const err = await alice.services.holePunch.connect(bobCircuit, {
+      signal: AbortSignal.timeout(20_000),
+      onProgress: (evt) => { steps.push(evt.type) }
+    }).then(() => undefined, (err: Error) => err)
+
+    expect(err).to.have.property('name', 'PunchFailedError')
+    expect(steps).to.include.members(['hole-punch:dial-relay', 'hole-punch:offer', 'hole-punch:answer', 'hole-punch:plan', 'hole-punch:sync', 'punch:probing'])
+    await waitFor(() => failures.length === 1)
+    expect(failures[0].side).to.equal('responder')
+
+    // the relayed connection still carries streams
+    const relayed = alice.getConnections(bob.peerId).find(c => c.limits != null)
+    expect(relayed).to.exist()
+    expect(alice.services.holePunch.getActivePunches()).to.be.empty()
+    expect(bob.services.holePunch.getActivePunches()).to.be.empty()
+  })
+
+  it('resolves with the relayed connection when asked to fall back', async () => {
+    const steps: string[] = []
+    const connection = await alice.services.holePunch.connect(bobCircuit, {
+      fallbackToRelay: true,
+      signal: AbortSignal.timeout(20_000),
+      onProgress: (evt) => { steps.push(evt.type) }
+    })
+
+    expect(connection.limits).to.not.be.undefined()
+    expect(connection.remoteAddr.toString()).to.include('/p2p-circuit')
+    expect(steps).to.include('hole-punch:fallback')
+  })
+
+  it('stops punching at once when aborted, releases its sockets and timers, tells the peer, and rejects with AbortError', async () => {
+    const bobFailures: PunchFailureEvent[] = []
+    bob.services.holePunch.addEventListener('punch:failure', (evt) => { bobFailures.push(evt.detail) })
+    const controller = new AbortController()
+    const socketsBefore = udxTransportOf(alice).pool.socketCount
+    let abortedAt = 0
+
+    const connecting = alice.services.holePunch.connect(bobCircuit, {
+      signal: controller.signal,
+      onProgress: (evt) => {
+        if (evt.type === 'punch:probing') {
+          abortedAt = performance.now()
+          controller.abort()
+        }
+      }
+    })
+
+    const err = await connecting.then(() => undefined, (err: Error) => err)
+    const releasedAfterMs = performance.now() - abortedAt
+
+    expect(err).to.have.property('name', 'AbortError')
+    expect(alice.services.holePunch.getActivePunches()).to.be.empty()
+    expect(udxTransportOf(alice).pool.socketCount).to.equal(socketsBefore)
+    expect(releasedAfterMs).to.be.below(1_000)
+
+    // the peer heard about it over the relayed stream and stopped too
+    await waitFor(() => bobFailures.length === 1)
+    expect(bobFailures[0].error.name).to.equal('PunchAbortedByPeerError')
+    expect(bob.services.holePunch.getActivePunches()).to.be.empty()
+  })
+
+  it('rejects connect() to a peer without a relayed connection with a named error that says what to do', async () => {
+    const stranger = await createPeer({ autoUpgrade: false })
+
+    try {
+      const err = await alice.services.holePunch.connect(stranger.peerId).then(() => undefined, (err: Error) => err)
+      expect(err).to.have.property('name', 'NoRelayedConnectionError')
+      expect(err?.message).to.match(/dial it through a relay first/)
+    } finally {
+      await stranger.stop()
+    }
+  })
+})
+
+async function waitFor (condition: () => boolean, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error('condition not met in time')
+    }
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
