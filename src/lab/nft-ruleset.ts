@@ -1,0 +1,236 @@
+/*
+ * The nftables rulesets of the lab, as text for `nft -f`. Pure.
+ *
+ * A NAT router gets one table, `ip lab`:
+ *
+ * - `postrouting` (nat, srcnat) translates what leaves on the WAN side: `snat`
+ *   to the WAN address keeps the source port when it is free (Linux NAT),
+ *   `fully-random` picks a random port per flow, and `numgen inc` through a
+ *   map of the port pool picks the next port of a sequence per flow.
+ * - `record` (filter, srcnat + 1, so after the translation) remembers, for
+ *   full cone, restricted cone and hairpinning, which inside address and
+ *   port each mapped port belongs to (map `mappings`, keyed by the mapped
+ *   port), and for restricted cone which remote addresses each mapped port
+ *   has sent to (set `contacted`). Both expire after the binding timeout
+ *   unless outbound packets refresh them.
+ * - `prerouting` (nat, dstnat) sends unsolicited inbound UDP through
+ *   `mappings` (full cone: always, restricted: when the sender's address is
+ *   in `contacted`), and LAN packets to the public address back inside
+ *   (hairpinning).
+ * - `forward` lets out everything from the LAN and lets in replies and
+ *   translated (DNAT) packets only; `input` drops TCP and UDP to the router
+ *   itself, so that a closed mapping drops silently as most NATs do.
+ *
+ * The internet namespace gets one table, `bridge lab`, with the random drops
+ * of lossy links.
+ */
+
+import { IFACE } from './topology.ts'
+import type { InternetPort, RouterSpec } from './topology.ts'
+
+/** nft counts random numbers modulo this when it drops packets: 0.01 % steps */
+const LOSS_SCALE = 10_000
+
+/**
+ * The ruleset of a site router or carrier NAT.
+ */
+export function routerRuleset (router: RouterSpec): string {
+  const { nat, wanIp, lanSubnet } = router
+  const wan = quote(IFACE.wan)
+  const lan = quote(IFACE.lan)
+  const lines: string[] = ['flush ruleset', '', 'table ip lab {']
+
+  if (nat.nat === 'none') {
+    lines.push(
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy accept;',
+      '  }',
+      '',
+      '  chain input {',
+      '    type filter hook input priority filter; policy accept;',
+      '    meta l4proto { tcp, udp } drop',
+      '  }',
+      '}',
+      ''
+    )
+    return lines.join('\n')
+  }
+
+  const cone = nat.nat === 'full-cone' || nat.nat === 'restricted'
+  const needsMappings = cone || nat.hairpinning
+  const timeout = `${nat.bindingTimeoutMs}ms`
+
+  if (needsMappings) {
+    lines.push(
+      '  # mapped public port -> inside address . port',
+      '  map mappings {',
+      '    type inet_service : ipv4_addr . inet_service',
+      `    flags dynamic,timeout; timeout ${timeout}; size 65535;`,
+      '  }',
+      ''
+    )
+  }
+
+  if (nat.nat === 'restricted') {
+    lines.push(
+      '  # remote address . mapped public port, for each remote a mapping has sent to',
+      '  set contacted {',
+      '    type ipv4_addr . inet_service',
+      `    flags dynamic,timeout; timeout ${timeout}; size 65535;`,
+      '  }',
+      ''
+    )
+  }
+
+  if (nat.nat === 'symmetric-seq') {
+    const elements: string[] = []
+    for (let k = 0; k < nat.poolSize; k++) {
+      elements.push(`${k} : ${nat.firstPort + k * nat.portDelta}`)
+    }
+    lines.push(
+      `  # sequence number -> port: ${nat.firstPort}, ${nat.firstPort + nat.portDelta}, ... (${nat.poolSize} ports)`,
+      '  map seqports {',
+      `    typeof numgen inc mod ${nat.poolSize} : udp sport`,
+      `    elements = { ${elements.join(', ')} }`,
+      '  }',
+      ''
+    )
+  }
+
+  // prerouting: unsolicited inbound and hairpinning
+  lines.push(
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;'
+  )
+  if (nat.nat === 'full-cone') {
+    lines.push(`    iifname ${wan} ip daddr ${wanIp} meta l4proto udp dnat ip to udp dport map @mappings`)
+  }
+  if (nat.nat === 'restricted') {
+    lines.push(`    iifname ${wan} ip daddr ${wanIp} meta l4proto udp ip saddr . udp dport @contacted dnat ip to udp dport map @mappings`)
+  }
+  if (nat.hairpinning) {
+    lines.push(`    iifname ${lan} ip daddr ${wanIp} meta l4proto udp dnat ip to udp dport map @mappings`)
+  }
+  lines.push('  }', '')
+
+  // postrouting: the translation itself, and the hairpin translation
+  lines.push(
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;'
+  )
+  for (const match of [`oifname ${wan}`, ...(nat.hairpinning ? [`oifname ${lan} ip saddr ${lanSubnet} ct status dnat`] : [])]) {
+    if (nat.nat === 'symmetric-seq') {
+      // one rule (one counter) per protocol, so TCP flows (to a relay, say)
+      // do not move the UDP sequence
+      lines.push(
+        `    ${match} meta l4proto udp snat ip to ${wanIp} : numgen inc mod ${nat.poolSize} map @seqports`,
+        `    ${match} meta l4proto tcp snat ip to ${wanIp} : numgen inc mod ${nat.poolSize} map @seqports`,
+        `    ${match} snat ip to ${wanIp}`
+      )
+    } else if (nat.nat === 'symmetric-random') {
+      lines.push(`    ${match} snat ip to ${wanIp} fully-random`)
+    } else {
+      lines.push(`    ${match} snat ip to ${wanIp}`)
+    }
+  }
+  lines.push('  }', '')
+
+  if (needsMappings) {
+    lines.push(
+      '  chain record {',
+      '    type filter hook postrouting priority srcnat + 1; policy accept;',
+      `    oifname ${wan} meta l4proto udp ct direction original ct status snat update @mappings { udp sport : ct original ip saddr . ct original proto-src }`,
+      `    oifname ${wan} meta l4proto udp ct direction reply ct status dnat update @mappings { udp sport : ct reply ip saddr . ct reply proto-src }`
+    )
+    if (nat.nat === 'restricted') {
+      lines.push(`    oifname ${wan} meta l4proto udp update @contacted { ip daddr . udp sport }`)
+    }
+    lines.push('  }', '')
+  }
+
+  lines.push(
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    ct state established,related accept',
+    `    iifname ${lan} oifname ${wan} accept`,
+    '    ct status dnat accept',
+    '  }',
+    '',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    '    ct state established,related accept',
+    '    meta l4proto { tcp, udp } drop',
+    '  }',
+    '}',
+    ''
+  )
+
+  return lines.join('\n')
+}
+
+/**
+ * The ruleset of the internet namespace: random drops on lossy links, in
+ * both directions, IPv4 only (ARP is never dropped). Returns undefined when
+ * no link is lossy.
+ */
+export function internetRuleset (ports: readonly InternetPort[]): string | undefined {
+  const lossy = ports.filter(port => port.lossPercent > 0)
+
+  if (lossy.length === 0) {
+    return undefined
+  }
+
+  // no `flush ruleset`: the delay rules that iptables-restore loads into
+  // the same (fresh) namespace at the same time are nftables tables too
+  const lines = [
+    'table bridge lab {',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;'
+  ]
+  for (const port of lossy) {
+    const threshold = Math.round(port.lossPercent * LOSS_SCALE / 100)
+    for (const direction of ['iifname', 'oifname']) {
+      lines.push(`    meta protocol ip ${direction} ${quote(port.iface)} numgen random mod ${LOSS_SCALE} < ${threshold} drop`)
+    }
+  }
+  lines.push('  }', '}', '')
+
+  return lines.join('\n')
+}
+
+/**
+ * The iptables rules (for `iptables-restore`) that hand the packets of
+ * delayed links to the delay stage. The kernels we target have no nftables
+ * `queue` expression, but do have the xtables NFQUEUE target.
+ *
+ * A packet that enters the bridge on a delayed link is queued in the mangle
+ * table; one that leaves on a delayed link in the filter table. The two
+ * tables hook at different priorities, so a packet between two delayed
+ * links waits in both queues. Queue `2k` holds the packets arriving from
+ * port k, queue `2k + 1` those leaving to it.
+ */
+export function delayQueueRules (ports: readonly InternetPort[]): { rules: string, queues: Array<{ queue: number, delayMs: number }> } | undefined {
+  const delayed = ports
+    .map((port, index) => ({ port, index }))
+    .filter(({ port }) => port.delayMs > 0)
+
+  if (delayed.length === 0) {
+    return undefined
+  }
+
+  const mangle = ['*mangle']
+  const filter = ['*filter']
+  const queues: Array<{ queue: number, delayMs: number }> = []
+
+  for (const { port, index } of delayed) {
+    mangle.push(`-A FORWARD -m physdev --physdev-in ${port.iface} -j NFQUEUE --queue-num ${2 * index}`)
+    filter.push(`-A FORWARD -m physdev --physdev-out ${port.iface} -j NFQUEUE --queue-num ${2 * index + 1}`)
+    queues.push({ queue: 2 * index, delayMs: port.delayMs }, { queue: 2 * index + 1, delayMs: port.delayMs })
+  }
+
+  return { rules: [...mangle, 'COMMIT', ...filter, 'COMMIT', ''].join('\n'), queues }
+}
+
+function quote (name: string): string {
+  return `"${name}"`
+}

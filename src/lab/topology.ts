@@ -1,0 +1,383 @@
+/*
+ * Turns lab options into a resolved topology: namespace and interface names,
+ * addresses and routes. Pure: it validates and computes, it runs nothing.
+ *
+ * Address plan (documentation and private ranges only):
+ *
+ * - internet: 203.0.113.0/24 and 198.51.100.0/24 on one bridge
+ *   - public host k: 203.0.113.(10+k) and 198.51.100.(10+k)
+ *   - internet-facing router r (a site router, or a carrier NAT): 203.0.113.(100+r)
+ * - NAT site i: LAN 10.(i+1).0.0/24, router .1, hosts .10, .11, ...
+ * - site without NAT o: LAN 192.0.2.(16o)/28 (public, routed through the
+ *   site router), router .(16o+1), hosts .(16o+2), ...
+ * - carrier network of site i: 172.16.(i+1).0/24, carrier .1, site router .2
+ */
+
+import {
+  DEFAULT_BINDING_TIMEOUT_MS,
+  DEFAULT_HOSTS_PER_SITE,
+  DEFAULT_SEQUENTIAL_FIRST_PORT,
+  DEFAULT_SEQUENTIAL_POOL_SIZE,
+  DEFAULT_SEQUENTIAL_PORT_DELTA,
+  LAB_NAME_PREFIX,
+  MAX_BINDING_TIMEOUT_MS,
+  MAX_DELAY_MS,
+  MAX_HOSTS_PER_SITE,
+  MAX_OPEN_SITES,
+  MAX_PUBLIC_HOSTS,
+  MAX_SEQUENTIAL_POOL_SIZE,
+  MAX_SEQUENTIAL_PORT_DELTA,
+  MAX_SITES,
+  MIN_BINDING_TIMEOUT_MS,
+  MIN_SEQUENTIAL_POOL_SIZE
+} from './constants.ts'
+import { LabTopologyError } from './errors.ts'
+import { siteTruth } from './nat-truth.ts'
+import { NAT_TYPES } from './types.ts'
+import type { LabOptions, LinkOptions, NatOptions, NatTruth, NatType, PublicHostOptions, SiteOptions } from './types.ts'
+
+/** Interface names inside the namespaces (the same in every lab) */
+export const IFACE = Object.freeze({
+  /** the bridge in the internet namespace */
+  internetBridge: 'br0',
+  /** a host's only interface */
+  host: 'eth0',
+  /** a router's internet (or carrier) side */
+  wan: 'wan',
+  /** a router's LAN bridge */
+  lan: 'lan'
+})
+
+export const INTERNET_SUBNETS = Object.freeze(['203.0.113.0/24', '198.51.100.0/24'])
+
+/** A NAT with every default filled in */
+export interface ResolvedNat {
+  nat: NatType
+  bindingTimeoutMs: number
+  hairpinning: boolean
+  portDelta: number
+  firstPort: number
+  poolSize: number
+}
+
+export interface HostSpec {
+  name: string
+  namespace: string
+  /** `public` hosts sit on the internet bridge; `lan` hosts behind a site router */
+  kind: 'public' | 'lan'
+  /** addresses, primary first */
+  ips: string[]
+  /** prefix length of each address */
+  prefixLength: number
+  /** next hop of the default route (LAN hosts) */
+  gateway?: string
+  /** the site of a LAN host */
+  site?: string
+}
+
+export interface RouterSpec {
+  namespace: string
+  role: 'router' | 'carrier'
+  site: string
+  nat: ResolvedNat
+  wanIp: string
+  wanPrefixLength: number
+  /** default route of a router behind a carrier */
+  wanGateway?: string
+  lanIp: string
+  lanSubnet: string
+  lanPrefixLength: number
+  /** true when the WAN interface is a port of the internet bridge */
+  onInternet: boolean
+}
+
+export interface SiteSpec {
+  name: string
+  router: RouterSpec
+  carrier?: RouterSpec
+  hosts: HostSpec[]
+  /** the address that internet hosts see for this site's hosts (NAT sites) */
+  publicIp: string
+  truth: NatTruth
+  link: Required<LinkOptions>
+}
+
+/** One port of the internet bridge, and what its link does */
+export interface InternetPort {
+  /** interface name in the internet namespace */
+  iface: string
+  peerNamespace: string
+  peerIface: string
+  lossPercent: number
+  delayMs: number
+}
+
+/** A route every internet-facing namespace gets */
+export interface InternetRoute {
+  subnet: string
+  via: string
+}
+
+export interface Topology {
+  id: string
+  prefix: string
+  internetNamespace: string
+  /** every namespace, in creation order */
+  namespaces: string[]
+  publicHosts: HostSpec[]
+  sites: SiteSpec[]
+  ports: InternetPort[]
+  /** routes to the public LANs of sites without NAT */
+  internetRoutes: InternetRoute[]
+}
+
+const HOST_NAME = /^[a-z][a-z0-9]{0,9}$/
+const SITE_NAME = /^[a-z][a-z0-9]{0,7}$/
+const LAB_ID = /^[a-z0-9]{1,12}$/
+
+/**
+ * The namespace prefix of a lab, e.g. `hpl-3fa9c1-`
+ */
+export function labPrefix (id: string): string {
+  return `${LAB_NAME_PREFIX}${id}-`
+}
+
+/**
+ * Validate options and compute the topology of lab `id`.
+ *
+ * @throws {LabTopologyError} when an option is out of range or a name is taken twice
+ */
+export function planTopology (id: string, options: LabOptions): Topology {
+  if (!LAB_ID.test(id)) {
+    throw new LabTopologyError(`Lab id "${id}" must be 1-12 lower-case letters or digits`)
+  }
+
+  const prefix = labPrefix(id)
+  const sitesIn = options.sites ?? []
+  const publicIn = (options.publicHosts ?? []).map(h => typeof h === 'string' ? { name: h } : h)
+
+  if (sitesIn.length > MAX_SITES) {
+    throw new LabTopologyError(`A lab has at most ${MAX_SITES} sites, got ${sitesIn.length}`)
+  }
+  if (publicIn.length > MAX_PUBLIC_HOSTS) {
+    throw new LabTopologyError(`A lab has at most ${MAX_PUBLIC_HOSTS} public hosts, got ${publicIn.length}`)
+  }
+  if (sitesIn.filter(s => s.nat === 'none').length > MAX_OPEN_SITES) {
+    throw new LabTopologyError(`A lab has at most ${MAX_OPEN_SITES} sites with nat "none"`)
+  }
+
+  const hostNames = new Set<string>()
+  const claimHostName = (name: string): void => {
+    if (hostNames.has(name)) {
+      throw new LabTopologyError(`Host name "${name}" is used twice: rename a site or a public host`)
+    }
+    hostNames.add(name)
+  }
+
+  const internetNamespace = `${prefix}inet`
+  const namespaces: string[] = [internetNamespace]
+  const ports: InternetPort[] = []
+
+  const publicHosts: HostSpec[] = publicIn.map((options: PublicHostOptions, k) => {
+    if (!HOST_NAME.test(options.name)) {
+      throw new LabTopologyError(`Public host name "${options.name}" must be 1-10 lower-case letters or digits, starting with a letter`)
+    }
+    claimHostName(options.name)
+    const link = resolveLink(options, `public host "${options.name}"`)
+    const namespace = `${prefix}pub-${options.name}`
+    namespaces.push(namespace)
+    ports.push({ iface: `p${k}`, peerNamespace: namespace, peerIface: IFACE.host, ...link })
+
+    return {
+      name: options.name,
+      namespace,
+      kind: 'public',
+      ips: [`203.0.113.${10 + k}`, `198.51.100.${10 + k}`],
+      prefixLength: 24
+    }
+  })
+
+  const siteNames = new Set<string>()
+  let internetRouters = 0
+  let openSites = 0
+
+  const sites: SiteSpec[] = sitesIn.map((options: SiteOptions, i) => {
+    if (!SITE_NAME.test(options.name)) {
+      throw new LabTopologyError(`Site name "${options.name}" must be 1-8 lower-case letters or digits, starting with a letter`)
+    }
+    if (siteNames.has(options.name)) {
+      throw new LabTopologyError(`Site name "${options.name}" is used twice`)
+    }
+    siteNames.add(options.name)
+
+    const what = `site "${options.name}"`
+    const nat = resolveNat(options, what)
+    const link = resolveLink(options, what)
+    const carrierNat = options.carrier != null ? resolveNat(options.carrier, `carrier of ${what}`) : undefined
+    const hostCount = options.hosts ?? DEFAULT_HOSTS_PER_SITE
+
+    if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > MAX_HOSTS_PER_SITE) {
+      throw new LabTopologyError(`${what}: hosts must be an integer from 1 to ${MAX_HOSTS_PER_SITE}, got ${hostCount}`)
+    }
+
+    let lanSubnet: string
+    let lanIp: string
+    let lanPrefixLength: number
+    let hostIp: (j: number) => string
+
+    if (nat.nat === 'none') {
+      const base = 16 * openSites++
+      lanSubnet = `192.0.2.${base}/28`
+      lanIp = `192.0.2.${base + 1}`
+      lanPrefixLength = 28
+      hostIp = j => `192.0.2.${base + 2 + j}`
+    } else {
+      lanSubnet = `10.${i + 1}.0.0/24`
+      lanIp = `10.${i + 1}.0.1`
+      lanPrefixLength = 24
+      hostIp = j => `10.${i + 1}.0.${10 + j}`
+    }
+
+    const routerNamespace = `${prefix}${options.name}-nat`
+    let carrier: RouterSpec | undefined
+    let router: RouterSpec
+
+    if (carrierNat != null) {
+      const carrierNamespace = `${prefix}${options.name}-cgn`
+      const wanIp = `203.0.113.${100 + internetRouters++}`
+      carrier = {
+        namespace: carrierNamespace,
+        role: 'carrier',
+        site: options.name,
+        nat: carrierNat,
+        wanIp,
+        wanPrefixLength: 24,
+        lanIp: `172.16.${i + 1}.1`,
+        lanSubnet: `172.16.${i + 1}.0/24`,
+        lanPrefixLength: 24,
+        onInternet: true
+      }
+      router = {
+        namespace: routerNamespace,
+        role: 'router',
+        site: options.name,
+        nat,
+        wanIp: `172.16.${i + 1}.2`,
+        wanPrefixLength: 24,
+        wanGateway: carrier.lanIp,
+        lanIp,
+        lanSubnet,
+        lanPrefixLength,
+        onInternet: false
+      }
+      namespaces.push(carrierNamespace, routerNamespace)
+      ports.push({ iface: `s${ports.length}`, peerNamespace: carrierNamespace, peerIface: IFACE.wan, ...link })
+    } else {
+      router = {
+        namespace: routerNamespace,
+        role: 'router',
+        site: options.name,
+        nat,
+        wanIp: `203.0.113.${100 + internetRouters++}`,
+        wanPrefixLength: 24,
+        lanIp,
+        lanSubnet,
+        lanPrefixLength,
+        onInternet: true
+      }
+      namespaces.push(routerNamespace)
+      ports.push({ iface: `s${ports.length}`, peerNamespace: routerNamespace, peerIface: IFACE.wan, ...link })
+    }
+
+    const hosts: HostSpec[] = []
+    for (let j = 0; j < hostCount; j++) {
+      const name = `${options.name}${j + 1}`
+      claimHostName(name)
+      const namespace = `${prefix}${name}`
+      namespaces.push(namespace)
+      hosts.push({
+        name,
+        namespace,
+        kind: 'lan',
+        ips: [hostIp(j)],
+        prefixLength: lanPrefixLength,
+        gateway: lanIp,
+        site: options.name
+      })
+    }
+
+    return {
+      name: options.name,
+      router,
+      carrier,
+      hosts,
+      publicIp: carrier?.wanIp ?? router.wanIp,
+      truth: siteTruth({ ...options, carrier: options.carrier }),
+      link
+    }
+  })
+
+  if (internetRouters > 150) {
+    throw new LabTopologyError('Too many internet-facing routers: at most 150 sites and carriers together')
+  }
+
+  const internetRoutes: InternetRoute[] = sites
+    .filter(site => site.router.nat.nat === 'none' && site.carrier == null)
+    .map(site => ({ subnet: site.router.lanSubnet, via: site.router.wanIp }))
+
+  return { id, prefix, internetNamespace, namespaces, publicHosts, sites, ports, internetRoutes }
+}
+
+function resolveNat (options: NatOptions, what: string): ResolvedNat {
+  if (!NAT_TYPES.includes(options.nat)) {
+    throw new LabTopologyError(`${what}: nat must be one of ${NAT_TYPES.join(', ')}, got "${String(options.nat)}"`)
+  }
+
+  const resolved: ResolvedNat = {
+    nat: options.nat,
+    bindingTimeoutMs: options.bindingTimeoutMs ?? DEFAULT_BINDING_TIMEOUT_MS,
+    hairpinning: options.hairpinning ?? false,
+    portDelta: options.portDelta ?? DEFAULT_SEQUENTIAL_PORT_DELTA,
+    firstPort: options.firstPort ?? DEFAULT_SEQUENTIAL_FIRST_PORT,
+    poolSize: options.poolSize ?? DEFAULT_SEQUENTIAL_POOL_SIZE
+  }
+
+  const t = resolved.bindingTimeoutMs
+  if (!Number.isInteger(t) || t % 1000 !== 0 || t < MIN_BINDING_TIMEOUT_MS || t > MAX_BINDING_TIMEOUT_MS) {
+    throw new LabTopologyError(`${what}: bindingTimeoutMs must be whole seconds from ${MIN_BINDING_TIMEOUT_MS} to ${MAX_BINDING_TIMEOUT_MS} ms, got ${t}`)
+  }
+
+  if (options.nat !== 'symmetric-seq' && (options.portDelta != null || options.firstPort != null || options.poolSize != null)) {
+    throw new LabTopologyError(`${what}: portDelta, firstPort and poolSize apply to nat "symmetric-seq" only`)
+  }
+
+  checkSequentialPool(resolved, what)
+  return resolved
+}
+
+function checkSequentialPool ({ portDelta, firstPort, poolSize }: ResolvedNat, what: string): void {
+  if (!Number.isInteger(portDelta) || portDelta < 1 || portDelta > MAX_SEQUENTIAL_PORT_DELTA) {
+    throw new LabTopologyError(`${what}: portDelta must be an integer from 1 to ${MAX_SEQUENTIAL_PORT_DELTA}, got ${portDelta}`)
+  }
+  if (!Number.isInteger(poolSize) || poolSize < MIN_SEQUENTIAL_POOL_SIZE || poolSize > MAX_SEQUENTIAL_POOL_SIZE) {
+    throw new LabTopologyError(`${what}: poolSize must be an integer from ${MIN_SEQUENTIAL_POOL_SIZE} to ${MAX_SEQUENTIAL_POOL_SIZE}, got ${poolSize}`)
+  }
+  const lastPort = firstPort + (poolSize - 1) * portDelta
+  if (!Number.isInteger(firstPort) || firstPort < 1024 || lastPort > 65535) {
+    throw new LabTopologyError(`${what}: the sequential pool runs from firstPort ${firstPort} to ${lastPort}; it must lie within 1024-65535 (lower firstPort, poolSize or portDelta)`)
+  }
+}
+
+function resolveLink (options: LinkOptions, what: string): Required<LinkOptions> {
+  const lossPercent = options.lossPercent ?? 0
+  const delayMs = options.delayMs ?? 0
+
+  if (!Number.isFinite(lossPercent) || lossPercent < 0 || lossPercent > 100) {
+    throw new LabTopologyError(`${what}: lossPercent must be from 0 to 100, got ${lossPercent}`)
+  }
+  if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS) {
+    throw new LabTopologyError(`${what}: delayMs must be from 0 to ${MAX_DELAY_MS}, got ${delayMs}`)
+  }
+
+  return { lossPercent, delayMs }
+}

@@ -1,0 +1,200 @@
+/**
+ * Public option and description types of the NAT lab.
+ */
+
+/**
+ * The NAT behaviour of a site router (terms of RFC 4787).
+ *
+ * - `none`: no translation, no filtering; the LAN hosts have public addresses (192.0.2.0/24) routed through the site router
+ * - `full-cone`: endpoint-independent mapping and filtering (EIM + EIF)
+ * - `restricted`: endpoint-independent mapping, address-dependent filtering (EIM + ADF)
+ * - `port-restricted`: endpoint-independent mapping, address-and-port-dependent filtering (EIM + APDF); plain Linux masquerading
+ * - `symmetric-seq`: address-and-port-dependent mapping (APDM), each new mapping takes the previous port plus a delta
+ * - `symmetric-random`: address-and-port-dependent mapping (APDM) with random ports
+ */
+export type NatType =
+  | 'none'
+  | 'full-cone'
+  | 'restricted'
+  | 'port-restricted'
+  | 'symmetric-seq'
+  | 'symmetric-random'
+
+/**
+ * Every {@link NatType}, in order from the most to the least open
+ */
+export const NAT_TYPES: readonly NatType[] = Object.freeze([
+  'none',
+  'full-cone',
+  'restricted',
+  'port-restricted',
+  'symmetric-seq',
+  'symmetric-random'
+])
+
+/**
+ * What a NAT is: its type and the type's parameters.
+ */
+export interface NatOptions {
+  nat: NatType
+
+  /**
+   * How long a UDP binding (mapping plus filter state) lives without
+   * outbound traffic (ms). Whole seconds only (conntrack counts seconds).
+   *
+   * @default 30000
+   */
+  bindingTimeoutMs?: number
+
+  /**
+   * Whether a LAN host can reach another LAN host (or itself) through the
+   * router's public address and mapped port.
+   *
+   * @default false
+   */
+  hairpinning?: boolean
+
+  /**
+   * `symmetric-seq` only: the step between two consecutive mappings (ports)
+   *
+   * @default 1
+   */
+  portDelta?: number
+
+  /**
+   * `symmetric-seq` only: the first port of the pool
+   *
+   * @default 20000
+   */
+  firstPort?: number
+
+  /**
+   * `symmetric-seq` only: the number of ports in the pool; after the last
+   * one the NAT starts again at `firstPort`
+   *
+   * @default 2048
+   */
+  poolSize?: number
+}
+
+/**
+ * Impairments of the link between a site (or a public host) and the
+ * internet. They act on the internet side of the link, after the NAT has
+ * translated outgoing packets and before it sees incoming ones, in both
+ * directions.
+ */
+export interface LinkOptions {
+  /**
+   * Share of IPv4 packets dropped, independently in each direction
+   * (percent, 0-100). A round trip therefore loses
+   * `1 - (1 - loss/100)^2` of the exchanges.
+   *
+   * @default 0
+   */
+  lossPercent?: number
+
+  /**
+   * Delay added to every IPv4 packet, in each direction (ms): a round trip
+   * through this link grows by twice this value.
+   *
+   * @default 0
+   */
+  delayMs?: number
+}
+
+/**
+ * A site: a NAT router (optionally behind a carrier NAT) and LAN hosts
+ * behind it.
+ */
+export interface SiteOptions extends NatOptions, LinkOptions {
+  /**
+   * Lower-case letters and digits, starting with a letter, at most 8
+   * characters. The LAN hosts are named `<name>1`, `<name>2`, ...
+   */
+  name: string
+
+  /**
+   * Number of LAN hosts
+   *
+   * @default 1
+   */
+  hosts?: number
+
+  /**
+   * A carrier-grade NAT between this site's router and the internet (double
+   * NAT). The site router's WAN side is then a private carrier network.
+   */
+  carrier?: NatOptions
+}
+
+/**
+ * A host placed directly on the internet.
+ */
+export interface PublicHostOptions extends LinkOptions {
+  /**
+   * Lower-case letters and digits, starting with a letter, at most 10
+   * characters
+   */
+  name: string
+}
+
+export interface LabOptions {
+  /**
+   * @default []
+   */
+  sites?: SiteOptions[]
+
+  /**
+   * Hosts on the internet, by name or with options. Each one has two public
+   * addresses: one in 203.0.113.0/24 and one in 198.51.100.0/24 (for RFC
+   * 5780 servers).
+   *
+   * @default []
+   */
+  publicHosts?: Array<string | PublicHostOptions>
+}
+
+/**
+ * What a NAT type does, in the terms of RFC 4787; the NAT discovery tests
+ * compare their detection to it.
+ */
+export interface NatTruth {
+  mapping: 'EIM' | 'ADM' | 'APDM'
+  filtering: 'EIF' | 'ADF' | 'APDF'
+  allocation: 'preserving' | 'sequential' | 'random'
+  /**
+   * For `sequential` allocation: the step between consecutive mappings
+   */
+  portDelta?: number
+}
+
+/**
+ * One UDP conntrack entry of a NAT router
+ */
+export interface ConntrackEntry {
+  /**
+   * As sent by the initiator (inside address for outbound flows)
+   */
+  original: FlowTuple
+  /**
+   * As expected back (its destination is the mapped address for outbound
+   * flows)
+   */
+  reply: FlowTuple
+  /**
+   * Seconds left before the entry expires
+   */
+  timeoutSeconds: number
+  /**
+   * No packet has been seen in the reply direction yet
+   */
+  unreplied: boolean
+  assured: boolean
+}
+
+export interface FlowTuple {
+  src: string
+  dst: string
+  sport: number
+  dport: number
+}
