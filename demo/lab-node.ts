@@ -52,7 +52,8 @@ type Node = Libp2p<{ holePunch: HolePunch, ping: Ping }>
 async function startRelay (ips: string[]): Promise<Node> {
   const node = await createLibp2p({
     addresses: {
-      listen: ips.flatMap(ip => [`/ip4/${ip}/tcp/4001`, `/ip4/${ip}/udp/4001/udx`])
+      // two udx ports on each of two IPs: the four sockets of an RFC 5780 STUN server
+      listen: ips.flatMap(ip => [`/ip4/${ip}/tcp/4001`, `/ip4/${ip}/udp/4001/udx`, `/ip4/${ip}/udp/4002/udx`])
     },
     transports: [tcp(), udx()],
     connectionEncrypters: [noise()],
@@ -78,7 +79,11 @@ async function startRelay (ips: string[]): Promise<Node> {
 }
 
 async function startPeer (relayAddr: string, stun: string): Promise<Node> {
-  const [stunHost, stunPort] = stun.split(':')
+  // one or more ip:port STUN servers, comma separated
+  const stunServers = stun.split(',').map(s => {
+    const [host, port] = s.split(':')
+    return { host, port: Number(port) }
+  })
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx', '/p2p-circuit'] },
     transports: [tcp(), udx(), circuitRelayTransport()],
@@ -91,7 +96,7 @@ async function startPeer (relayAddr: string, stun: string): Promise<Node> {
       identify: identify(),
       ping: ping(),
       holePunch: holePunch({
-        stunServers: [{ host: stunHost, port: Number(stunPort) }],
+        stunServers,
         autoUpgrade: process.env.LAB_AUTO_UPGRADE === 'true'
       })
     }
@@ -163,12 +168,16 @@ async function handle (node: Node, command: any): Promise<void> {
       case 'connect': {
         const timeline: Array<{ at: number, step: string, detail?: unknown }> = []
         const started = performance.now()
-        const connection = await node.services.holePunch.connect(multiaddr(command.target), {
-          signal: AbortSignal.timeout(command.timeoutMs ?? 30_000),
-          fallbackToRelay: command.fallback === true,
-          onProgress: (evt: any) => { timeline.push({ at: Math.round(performance.now() - started), step: evt.type, detail: evt.detail }) }
-        })
-        emit({ event: 'result', id, ok: true, durationMs: Math.round(performance.now() - started), connection: describe(connection), timeline })
+        try {
+          const connection = await node.services.holePunch.connect(multiaddr(command.target), {
+            signal: AbortSignal.timeout(command.timeoutMs ?? 30_000),
+            fallbackToRelay: command.fallback === true,
+            onProgress: (evt: any) => { timeline.push({ at: Math.round(performance.now() - started), step: evt.type, detail: evt.detail }) }
+          })
+          emit({ event: 'result', id, ok: true, durationMs: Math.round(performance.now() - started), connection: describe(connection), timeline })
+        } catch (err: any) {
+          emit({ event: 'result', id, ok: false, error: `${err.name}: ${err.message}`, durationMs: Math.round(performance.now() - started), timeline })
+        }
         break
       }
       case 'nat':
@@ -181,6 +190,10 @@ async function handle (node: Node, command: any): Promise<void> {
       }
       case 'transfer':
         emit({ event: 'result', id, ok: true, ...(await transfer(node, command.peer, command.bytes)) })
+        break
+      case 'hangup':
+        await node.hangUp(peerIdFromString(command.peer), { signal: AbortSignal.timeout(10_000) })
+        emit({ event: 'result', id, ok: true })
         break
       case 'punches':
         emit({ event: 'result', id, ok: true, punches: node.services.holePunch.getActivePunches().map(p => ({ ...p, peer: p.peer.toString() })) })
@@ -220,5 +233,5 @@ createInterface({ input: process.stdin }).on('line', (line) => {
 })
 
 process.on('SIGTERM', () => {
-  node.stop().finally(() => process.exit(0))
+  void Promise.resolve(node.stop()).finally(() => process.exit(0))
 })
