@@ -187,7 +187,7 @@ function decide (input: PlanInput): PlanSummary {
     d = { ...none(), strategy: 'lan', initiatorRole: 'both', responderRole: 'both', budgetMs: LAN_BUDGET_MS }
   }
 
-  if (d.strategy !== 'none-fallback' && history?.budgetCapMs != null) {
+  if (d.strategy !== 'none-fallback' && d.strategy !== 'birthday' && history?.budgetCapMs != null) {
     // (birthday sizing has already used the cap to pick more sockets)
     d.budgetMs = Math.min(d.budgetMs, Math.max(MIN_PUNCH_BUDGET_MS, history.budgetCapMs))
   }
@@ -279,16 +279,24 @@ function decideByNat (input: PlanInput): Decision {
 
     // random: classic birthday, the symmetric side opens the sockets
     const maxSockets = Math.min(MAX_EXTRA_SOCKETS, sym.maxExtraSockets)
-    const timeMs = Math.min(
-      BIRTHDAY_TARGET_TIME_MS,
-      Math.max(MIN_PUNCH_BUDGET_MS, (input.history?.budgetCapMs ?? Infinity) - BIRTHDAY_SETUP_MS - BIRTHDAY_PRIME_LEAD_MS - 2 * rtt)
-    )
-    const sizing = sizeBirthday({
-      targetSuccess: input.options?.targetSuccess ?? BIRTHDAY_TARGET_SUCCESS,
+    const targetSuccess = input.options?.targetSuccess ?? BIRTHDAY_TARGET_SUCCESS
+    const size = (timeMs: number): ReturnType<typeof sizeBirthday> => sizeBirthday({
+      targetSuccess,
       probesPerSecond: BIRTHDAY_PROBES_PER_ROUND * 1000 / BIRTHDAY_PROBE_INTERVAL_MS,
       timeMs,
       maxSockets
     })
+    // a remembered fast success shortens the birthday only while the model
+    // still reaches the target success in the shorter time: a birthday's
+    // duration is random, so one quick win says little about the next
+    let sizing = size(BIRTHDAY_TARGET_TIME_MS)
+    const capped = input.history?.budgetCapMs
+    if (capped != null) {
+      const cappedSizing = size(Math.min(BIRTHDAY_TARGET_TIME_MS, Math.max(MIN_PUNCH_BUDGET_MS, capped - BIRTHDAY_SETUP_MS - BIRTHDAY_PRIME_LEAD_MS - 2 * rtt)))
+      if (cappedSizing.success >= targetSuccess) {
+        sizing = cappedSizing
+      }
+    }
 
     if (sizing.sockets === 0 || sizing.success < MIN_WORTHWHILE_SUCCESS) {
       return none()

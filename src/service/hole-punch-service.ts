@@ -181,6 +181,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     if (relayed == null) {
       throw new NoRelayedConnectionError(`No relayed connection to ${peerId.toString()}: dial it through a relay first (its /p2p-circuit multiaddr), or pass that multiaddr to connect()`)
     }
+    options.onProgress?.(new CustomProgressEvent('hole-punch:relayed'))
 
     try {
       return await this.punchWith(peerId, relayed, 'initiator', { ...options, signal })

@@ -97,6 +97,7 @@ export interface PunchInfo {
 
 export type HolePunchProgressEvents =
   ProgressEvent<'hole-punch:dial-relay'> |
+  ProgressEvent<'hole-punch:relayed'> |
   ProgressEvent<'hole-punch:offer'> |
   ProgressEvent<'hole-punch:answer', { rttMs: number }> |
   ProgressEvent<'hole-punch:plan', { strategy: string, reason: string }> |

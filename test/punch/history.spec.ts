@@ -216,11 +216,26 @@ describe('punch history', () => {
 
     expect(planPair({ ...i, history: h.advise('peer-a', normal.initiator.pairClass, NOW + 10) }).summary.strategy).to.equal('none-fallback')
 
+    // a deterministic pair (cone ~ cone) gets a shorter budget after a success
+    const cone = input(peer(NATS.portRestricted()), peer(NATS.portRestricted()))
+    const coneNormal = planPair(cone)
     const h2 = new PunchHistory()
-    h2.record(outcome({ peer: 'peer-a', pairClass: normal.initiator.pairClass, success: true, elapsedMs: 2000 }))
-    const known = planPair({ ...i, history: h2.advise('peer-a', normal.initiator.pairClass, NOW + 10) })
+    h2.record(outcome({ peer: 'peer-a', pairClass: coneNormal.initiator.pairClass, success: true, elapsedMs: 200 }))
+    const known = planPair({ ...cone, history: h2.advise('peer-a', coneNormal.initiator.pairClass, NOW + 10) })
 
-    expect(known.summary.budgetMs).to.be.at.most(KNOWN_GOOD_BUDGET_FACTOR * 2000)
-    expect(known.summary.budgetMs).to.be.below(normal.summary.budgetMs)
+    expect(known.summary.budgetMs).to.be.at.most(Math.max(1_000, KNOWN_GOOD_BUDGET_FACTOR * 200))
+    expect(known.summary.budgetMs).to.be.below(coneNormal.summary.budgetMs)
+  })
+
+  it('does not cut a birthday punch below the time its success model needs, however fast the last success was', () => {
+    const i = input(peer(NATS.portRestricted()), peer(NATS.symmetricRandom()))
+    const normal = planPair(i)
+    const h = new PunchHistory()
+    h.record(outcome({ peer: 'peer-a', pairClass: normal.initiator.pairClass, success: true, elapsedMs: 1200 }))
+    const known = planPair({ ...i, history: h.advise('peer-a', normal.initiator.pairClass, NOW + 10) })
+
+    expect(known.summary.strategy).to.equal('birthday')
+    expect(known.initiator.expectedSuccess).to.be.at.least(0.95)
+    expect(known.summary.budgetMs).to.equal(normal.summary.budgetMs)
   })
 })

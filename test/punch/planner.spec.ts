@@ -347,12 +347,21 @@ describe('punch planner', () => {
       expect(known).to.equal(MIN_PUNCH_BUDGET_MS)
     })
 
-    it('sizes a birthday punch with more sockets when history allows less time', () => {
+    it('sizes a birthday punch with more sockets when history allows less time and the model still reaches the target', () => {
       const normal = planPair(input(peer(CONE_A), peer(RANDOM)))
-      const short = planPair(input(peer(CONE_A), peer(RANDOM), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 6000 } }))
+      const short = planPair(input(peer(CONE_A), peer(RANDOM), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 9500 } }))
 
       expect(short.summary.budgetMs).to.be.below(normal.summary.budgetMs)
       expect(short.responder.extraSockets).to.be.above(normal.responder.extraSockets)
+      expect(short.initiator.expectedSuccess).to.be.at.least(0.95)
+    })
+
+    it('keeps the full birthday budget when a history cap would drop the success below the target', () => {
+      const normal = planPair(input(peer(CONE_A), peer(RANDOM)))
+      const capped = planPair(input(peer(CONE_A), peer(RANDOM), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 6000 } }))
+
+      expect(capped.summary.budgetMs).to.equal(normal.summary.budgetMs)
+      expect(capped.initiator.expectedSuccess).to.be.at.least(0.95)
     })
 
     it('probes the candidate kinds that worked before first', () => {

@@ -1,11 +1,10 @@
 /* eslint-disable no-console */
-import { writeFileSync } from 'node:fs'
 import { expect } from 'aegir/chai'
 import { Lab, NAT_TYPES } from '../../../src/lab/index.ts'
-import { hasDirectFlow, startPeerNode, startRelayNode } from '../../fixtures/lab-driver.ts'
+import { hasDirectFlow, startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { NatType } from '../../../src/lab/index.ts'
-import type { LabNode } from '../../fixtures/lab-driver.ts'
+import type { LabNode } from '../../../demo/lab-driver.ts'
 
 const TRIALS = Number(process.env.PUNCH_TRIALS ?? 3)
 
@@ -57,7 +56,6 @@ describe('hole punching across every pair of NAT types (NAT lab)', function () {
 
     if (results.length > 0) {
       printMatrix(results)
-      writeFileSync(new URL('../../../benchmarks/hole-punch-matrix.json', import.meta.url), JSON.stringify({ trials: TRIALS, date: new Date().toISOString(), results }, null, 2))
     }
   })
 
@@ -104,7 +102,7 @@ describe('hole punching across every pair of NAT types (NAT lab)', function () {
       const bothSymmetric = isSymmetric(a) && isSymmetric(b)
       const bothRandom = a === 'symmetric-random' && b === 'symmetric-random'
       const title = bothRandom
-        ? `${a} with ${b}: falls back to the relay within one relayed RTT plus 100 ms`
+        ? `${a} with ${b}: decides on the relay fallback without punching`
         : bothSymmetric
           ? `${a} with ${b}: attempts a predicted punch and keeps the relay otherwise`
           : `${a} with ${b}: gets a direct connection in ${TRIALS} of ${TRIALS} trials`
@@ -117,10 +115,12 @@ describe('hole punching across every pair of NAT types (NAT lab)', function () {
         results.push({ a, b, trials })
 
         if (bothRandom) {
+          // decided from the exchanged profiles, no probe sent (the time the
+          // decision takes is measured in benchmarks/hole-punch)
           for (const t of trials) {
             expect(t.direct).to.be.false()
             expect(t.strategy).to.equal('none-fallback')
-            expect(t.decisionMs).to.be.at.most((t.rttMs ?? 0) + 100)
+            expect(t.error).to.match(/PunchFailedError/)
           }
         } else if (!bothSymmetric) {
           expect(trials.map(t => t.direct), JSON.stringify(trials)).to.deep.equal(trials.map(() => true))
