@@ -134,7 +134,7 @@ async function startPeer (relayAddr: string, stun: string): Promise<Node> {
 }
 
 async function transfer (node: Node, peer: string, bytes: number): Promise<Record<string, unknown>> {
-  const stream = await node.dialProtocol(peerIdFromString(peer), TRANSFER_PROTOCOL, { signal: AbortSignal.timeout(60_000) })
+  const stream = await node.dialProtocol(peerIdFromString(peer), TRANSFER_PROTOCOL, { signal: AbortSignal.timeout(60_000), runOnLimitedConnection: true })
   const hash = createHash('sha256')
   const started = performance.now()
   for (let sent = 0; sent < bytes;) {
