@@ -119,7 +119,7 @@ describe('hole punching across every pair of NAT types (NAT lab)', function () {
           // decision takes is measured in benchmarks/hole-punch)
           for (const t of trials) {
             expect(t.direct).to.be.false()
-            expect(t.strategy).to.equal('none-fallback')
+            expect(t.strategy, JSON.stringify(t)).to.equal('none-fallback')
             expect(t.error).to.match(/PunchFailedError/)
           }
         } else if (!bothSymmetric) {
