@@ -1,6 +1,9 @@
 import { expect } from 'aegir/chai'
 import {
+  BIRTHDAY_PROBE_INTERVAL_MS,
+  BIRTHDAY_PROBES_PER_ROUND,
   BIRTHDAY_TARGET_SUCCESS,
+  BIRTHDAY_TARGET_TIME_MS,
   DEFAULT_PRIME_TTL,
   LAN_BUDGET_MS,
   MAX_EXTRA_SOCKETS,
@@ -249,8 +252,8 @@ describe('punch planner', () => {
       const p = planPair(input(peer(CONE_A), peer(RANDOM, [], 32)))
 
       expect(p.responder.extraSockets).to.equal(32)
-      // all the probes that fit in BIRTHDAY_TARGET_TIME_MS at 100/s
-      expect(p.summary.randomPorts).to.equal(1000)
+      // all the probes that fit in BIRTHDAY_TARGET_TIME_MS at the birthday probe rate
+      expect(p.summary.randomPorts).to.equal(BIRTHDAY_TARGET_TIME_MS / 1000 * BIRTHDAY_PROBES_PER_ROUND * 1000 / BIRTHDAY_PROBE_INTERVAL_MS)
       expect(p.initiator.expectedSuccess).to.be.below(BIRTHDAY_TARGET_SUCCESS).and.above(0.3)
     })
 
