@@ -12,6 +12,15 @@ export default {
     bail: false
   },
   dependencyCheck: {
+    // the demo and the benchmarks are development code
+    productionIgnorePatterns: [
+      '/benchmark',
+      '/benchmarks',
+      '/demo',
+      '/dist',
+      '/test',
+      '.aegir.js'
+    ],
     ignore: [
       // run on Node 22 for npm scripts; not imported
       'node'
