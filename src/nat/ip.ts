@@ -229,3 +229,13 @@ export function ipFamily (host: string): 4 | 6 | undefined {
 
   return bytes.length === 4 ? 4 : 6
 }
+
+/**
+ * True for the unspecified (wildcard) address, 0.0.0.0 or ::. A socket bound
+ * to it has no one local IP: the kernel picks the source per destination.
+ */
+export function isUnspecified (host: string): boolean {
+  const bytes = parseIP(host)
+
+  return bytes != null && bytes.every(b => b === 0)
+}

@@ -32,6 +32,13 @@ export interface Observation {
    * (default `at`)
    */
   sentAt?: number
+  /**
+   * the request came from a socket bound just for it (and closed after), so
+   * the NAT made a new mapping at `sentAt`: a clean port-allocation sample.
+   * Such observations do not describe a socket we keep, so they are left
+   * out of the profile's public addresses.
+   */
+  freshSocket?: boolean
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   RELAY_RETIRE_MAX_WAIT_MS, RELAY_RETIRE_POLL_MS
 } from '../constants.ts'
 import { NoRelayedConnectionError, NoUdxTransportError, PunchFailedError } from '../errors.ts'
+import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
 import { PunchHistory } from '../punch/history.ts'
 import { classifyNat, pairClassOf } from '../punch/planner.ts'
@@ -16,6 +17,7 @@ import { NatMonitor } from './nat-monitor.ts'
 import { PunchSession } from './punch-session.ts'
 import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
+import type { StunServerSet } from '../nat/stun/server-set.ts'
 import type { Candidate } from '../punch/plan.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, Connection, CounterGroup, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -42,6 +44,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   private shutdownController = new AbortController()
   private transport?: UDXTransport
   private removeHandlers: Array<() => void> = []
+  private stunServers?: StunServerSet
   private readonly metrics?: ServiceMetrics
   private started = false
 
@@ -53,7 +56,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.nat = new NatMonitor({
       logger: components.logger,
       servers: init.stunServers ?? [],
-      socket: () => this.transport?.getListenSockets()[0]
+      socket: () => this.transport?.getListenSockets()[0],
+      openSocket: (family) => (this.transport as UDXTransport).pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
+      closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket) }
     })
 
     if (components.metrics != null) {
@@ -107,6 +112,12 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   async afterStart (): Promise<void> {
+    // the listen sockets answer STUN, RFC 5780 style when they form the
+    // square of two IPs and two ports
+    if (this.transport != null) {
+      this.stunServers = installStunServers(this.transport.getListenSockets(), { logger: this.components.logger })
+    }
+
     if ((this.init.stunServers ?? []).length > 0) {
       this.nat.refresh({ signal: this.shutdownController.signal }).catch(err => {
         this.log('initial NAT discovery failed - %e', err)
@@ -120,6 +131,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.shutdownController.abort(new AbortError('The hole-punch service is stopping'))
     await Promise.allSettled([...this.sessions.values()].map(async ({ promise }) => promise))
     await this.components.registrar.unhandle(COORDINATION_PROTOCOL)
+
+    this.stunServers?.stop()
+    this.stunServers = undefined
 
     for (const remove of this.removeHandlers) {
       remove()

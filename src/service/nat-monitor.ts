@@ -12,6 +12,12 @@ export interface NatMonitorInit {
   servers: StunServerAddress[]
   /** the socket whose mapping we classify: the main udx listening socket */
   socket(): BoundSocket | undefined
+  /**
+   * Fresh sockets for port-allocation samples and filtering tests (so an
+   * earlier run's open filter cannot look like EIF)
+   */
+  openSocket?(family: 4 | 6): BoundSocket
+  closeSocket?(socket: BoundSocket): Promise<void>
 }
 
 /**
@@ -88,7 +94,14 @@ export class NatMonitor {
 
     const client = this.client as StunClient
     const started = Date.now()
-    const discovery = await discoverNat(client, this.init.servers, { signal: options?.signal })
+    const family = socket.address().family
+    const openSocket = this.init.openSocket
+    const discovery = await discoverNat<BoundSocket>(client, this.init.servers, {
+      signal: options?.signal,
+      logger: this.init.logger,
+      openSocket: openSocket != null ? () => openSocket(family) : undefined,
+      closeSocket: this.init.closeSocket
+    })
     this.profile = discovery.profile
     this.refreshedAt = Date.now()
     this.log('NAT profile in %d ms: %s, mapping %s, filtering %s, allocation %s, public %s', Date.now() - started,

@@ -356,4 +356,77 @@ describe('nat/classify', () => {
       ], { now: NOW }).confidence)
     })
   })
+
+  describe('reachability of a socket bound to 0.0.0.0 (the lab\'s `none` site)', () => {
+    const WILDCARD = addr('0.0.0.0', 37314)
+    const OWN = '192.0.2.2'
+    const observers = ['203.0.113.10:4001', '198.51.100.10:4001', '198.51.100.10:4002']
+    const cases: Array<{ name: string, mapped: string, localHosts?: string[], filtering?: FilteringObservation[], expected: string }> = [
+      { name: 'own address and same port, interfaces known: public', mapped: `${OWN}:37314`, localHosts: ['127.0.0.1', OWN], expected: 'public' },
+      { name: 'own address and same port, interfaces unknown: cannot tell (a port-preserving NAT looks the same)', mapped: `${OWN}:37314`, expected: 'unknown' },
+      { name: 'another address, same port (a port-preserving NAT): private', mapped: `${PUBLIC_IP}:37314`, localHosts: [OWN], expected: 'private' },
+      { name: 'another port: private, interfaces known or not', mapped: `${OWN}:40000`, expected: 'private' },
+      { name: 'own address, but a filtering test timed out (a firewall): private', mapped: `${OWN}:37314`, localHosts: [OWN], filtering: [filteringResult('timeout', 'timeout')], expected: 'private' },
+      { name: 'own address, filtering EIF: public', mapped: `${OWN}:37314`, localHosts: [OWN], filtering: [filteringResult('received', 'received')], expected: 'public' }
+    ]
+
+    for (const { name, mapped, localHosts, filtering, expected } of cases) {
+      it(name, () => {
+        const profile = classify(observers.map(o => seen(o, mapped, { local: WILDCARD })), { now: NOW, localHosts, filtering })
+        expect(profile.reachability).to.equal(expected)
+      })
+    }
+
+    it('keeps preserving allocation and EIM for a public wildcard socket', () => {
+      const profile = classify(observers.map(o => seen(o, `${OWN}:37314`, { local: WILDCARD })), { now: NOW, localHosts: [OWN] })
+      expect(profile).to.deep.include({ reachability: 'public', mapping: 'EIM', allocation: { kind: 'preserving' } })
+    })
+  })
+
+  describe('allocation samples from fresh sockets', () => {
+    /** observations of a symmetric NAT (delta 2): a main socket whose mappings are old, and fresh sockets */
+    function symmetric (freshPorts: number[]): Observation[] {
+      const main = [
+        // mappings from an earlier run (ports far below), asked again now
+        seen('198.51.100.1:3478', `${PUBLIC_IP}:20000`, { sentAt: NOW - 2000 }),
+        seen('198.51.100.2:3478', `${PUBLIC_IP}:20001`, { sentAt: NOW - 1900 }),
+        seen('198.51.100.2:3479', `${PUBLIC_IP}:20002`, { sentAt: NOW - 1800 })
+      ]
+      const fresh = freshPorts.map((port, k): Observation => ({
+        ...seen('198.51.100.1:3478', `${PUBLIC_IP}:${port}`, { local: addr('0.0.0.0', 41000 + k), sentAt: NOW - 1500 + 100 * k }),
+        freshSocket: true
+      }))
+      return [...main, ...fresh]
+    }
+
+    it('uses only the fresh sockets\' samples when there are enough', () => {
+      const profile = classify(symmetric([20500, 20502, 20504, 20506, 20508]), { now: NOW })
+      expect(profile.allocation).to.deep.equal({ kind: 'sequential', delta: 2, reliability: 1 })
+    })
+
+    it('falls back to every distinct mapping when fresh samples are too few', () => {
+      const profile = classify(symmetric([20003, 20004].map(p => p)), { now: NOW })
+      // 20000, 20001, 20002, 20003, 20004 in time order: delta 1
+      expect(profile.allocation).to.deep.include({ kind: 'sequential', delta: 1 })
+    })
+
+    it('keeps the fresh sockets\' mappings out of the public addresses and the mapping vote', () => {
+      const profile = classify(symmetric([20500, 20502, 20504, 20506, 20508]), { now: NOW })
+      expect(profile.publicAddresses.map(a => a.port)).to.have.members([20000, 20001, 20002])
+      expect(profile.mapping).to.equal('APDM')
+    })
+
+    it('calls port-keeping fresh sockets behind a NAT preserving', () => {
+      const observations = [
+        seen('198.51.100.1:3478', `${PUBLIC_IP}:50000`),
+        seen('198.51.100.2:3478', `${PUBLIC_IP}:50000`),
+        ...[41000, 41001, 41002, 41003, 41004].map((port, k): Observation => ({
+          ...seen('198.51.100.1:3478', `${PUBLIC_IP}:${port}`, { local: addr('0.0.0.0', port), sentAt: NOW - 1500 + 100 * k }),
+          freshSocket: true
+        }))
+      ]
+      const profile = classify(observations, { now: NOW, localHosts: ['192.168.1.10'] })
+      expect(profile).to.deep.include({ reachability: 'private', mapping: 'EIM', allocation: { kind: 'preserving' } })
+    })
+  })
 })

@@ -152,6 +152,84 @@ describe('nat/discovery on loopback', function () {
     expect(profile).to.deep.include({ reachability: 'public', mapping: 'EIM', filtering: 'unknown' })
   })
 
+  it('samples port allocation from fresh sockets and runs the filtering tests on fresh sockets, closing them all', async function () {
+    const server = await quadServer()
+
+    if (server == null) {
+      this.skip()
+    }
+
+    const portCounter = { next: 20000 + Math.floor(Math.random() * 30000) }
+    const nat = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5000, family: 4 }, { portCounter })
+    closers.push(async () => { await nat.close() })
+    const open = new Set<FakeSymmetricNatSocket>()
+    let opened = 0
+    const { profile, steps, observations } = await discoverNat<FakeSymmetricNatSocket>(stunClient(nat), [server.address()], {
+      openSocket: () => {
+        const s = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5001 + opened++, family: 4 }, { portCounter })
+        open.add(s)
+        return s
+      },
+      closeSocket: async s => { open.delete(s); await s.close() },
+      logger: components.logger,
+      freshClient: { rto: 20, pacer: new TransactionPacer({ perSecond: 1000 }) }
+    })
+
+    expect(steps.map(s => `${s.step.id}:${s.status}`)).to.deep.equal([
+      '0/mapping-I:ok',
+      'allocation/0:ok', 'allocation/1:ok', 'allocation/2:ok', 'allocation/3:ok', 'allocation/4:ok',
+      '0/filtering-II:timeout', '0/filtering-III:timeout',
+      '0/mapping-II:ok', '0/mapping-III:ok', '0/mapping-IV:ok'
+    ])
+    // 5 allocation sockets and one for the filtering tests
+    expect(opened).to.equal(6)
+    expect(open.size).to.equal(0)
+    expect(observations.filter(o => o.freshSocket === true)).to.have.length(5)
+    expect(profile).to.deep.include({ reachability: 'private', mapping: 'APDM', filtering: 'APDF' })
+    expect(profile.allocation).to.deep.include({ kind: 'sequential', delta: 1 })
+    // the fresh sockets' mappings are gone: not public addresses
+    expect(profile.publicAddresses).to.have.length(4)
+  })
+
+  it('finds no NAT for a socket bound to 0.0.0.0 (its own addresses come from the interfaces)', async function () {
+    const server = await quadServer()
+
+    if (server == null) {
+      this.skip()
+    }
+
+    const local = await bind('0.0.0.0')
+    const { profile } = await discoverNat<DgramSocket>(stunClient(local), [server.address()], {
+      openSocket: async () => bind('0.0.0.0'),
+      closeSocket: async s => { await s.close() },
+      logger: components.logger,
+      freshClient: { rto: 20, pacer: new TransactionPacer({ perSecond: 1000 }) }
+    })
+
+    expect(profile).to.deep.include({ reachability: 'public', mapping: 'EIM', filtering: 'EIF' })
+    expect(profile.allocation).to.deep.equal({ kind: 'preserving' })
+  })
+
+  it('does not ask a server whose OTHER-ADDRESS shares its IP to change the IP', async () => {
+    const a = await bind('127.0.0.1')
+    const b = await bind('127.0.0.1')
+    serve(a, { changePort: b })
+    serve(b, { changePort: a })
+    const local = await bind('127.0.0.1')
+    const { steps } = await discoverNat(stunClient(local), [a.address()])
+
+    expect(steps.find(s => s.step.test === 'filtering-II')).to.deep.include({ status: 'unsupported' })
+    expect(local.sent.filter(d => d.port === a.address().port)).to.have.length(2)
+  })
+
+  it('needs a logger when it may open sockets', async () => {
+    const local = await bind('127.0.0.1')
+    await expect(discoverNat<DgramSocket>(stunClient(local), [local.address()], {
+      openSocket: async () => bind('127.0.0.1'),
+      closeSocket: async s => { await s.close() }
+    })).to.eventually.be.rejected.with.property('name', 'InvalidParametersError')
+  })
+
   it('rejects with AbortError when aborted and leaves no timer behind', async () => {
     const silent = await bind('127.0.0.1')
     const timersBefore = process.getActiveResourcesInfo().filter(r => r === 'Timeout').length

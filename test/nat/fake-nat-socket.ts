@@ -4,7 +4,8 @@
  * socket, so its own source port), and a mapping only lets in datagrams from
  * the destination it was made for (APDM + APDF). With `sequentialFrom`, the
  * mappings take consecutive ports from there (ports in use are skipped, like
- * ports taken by another host behind the NAT).
+ * ports taken by another host behind the NAT). Several fake sockets behind
+ * one NAT share a `portCounter`.
  */
 
 import { DgramSocket } from './dgram-socket.ts'
@@ -14,12 +15,12 @@ export class FakeSymmetricNatSocket implements DatagramSocket {
   public readonly mappings = new Map<string, DgramSocket>()
   private readonly handlers: DatagramHandler[] = []
   private readonly local: RemoteInfo
-  private nextPort?: number
+  private readonly counter?: { next: number }
   private _closed = false
 
-  constructor (local: RemoteInfo, options: { sequentialFrom?: number } = {}) {
+  constructor (local: RemoteInfo, options: { sequentialFrom?: number, portCounter?: { next: number } } = {}) {
     this.local = local
-    this.nextPort = options.sequentialFrom
+    this.counter = options.portCounter ?? (options.sequentialFrom != null ? { next: options.sequentialFrom } : undefined)
   }
 
   get closed (): boolean {
@@ -49,12 +50,12 @@ export class FakeSymmetricNatSocket implements DatagramSocket {
   }
 
   private async createMapping (): Promise<DgramSocket> {
-    if (this.nextPort == null) {
+    if (this.counter == null) {
       return DgramSocket.bind('127.0.0.1', 0)
     }
 
     for (let tries = 0; tries < 100; tries++) {
-      const port = this.nextPort++
+      const port = this.counter.next++
 
       try {
         return await DgramSocket.bind('127.0.0.1', port)

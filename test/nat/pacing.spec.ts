@@ -1,4 +1,5 @@
 import { expect } from 'aegir/chai'
+import { rtoFor } from '../../src/nat/stun/client.ts'
 import { TransactionPacer } from '../../src/nat/stun/pacer.ts'
 import { SourceRateLimiter } from '../../src/nat/stun/rate-limiter.ts'
 
@@ -93,5 +94,24 @@ describe('nat/stun pacing and rate limiting', () => {
       // 10.0.0.0 was forgotten: it gets a fresh bucket
       expect(limiter.take('10.0.0.0')).to.equal('allow')
     })
+  })
+
+  describe('RTO from a measured RTT', () => {
+    const cases: Array<[number | undefined, number, number]> = [
+      // rtt, client RTO, expected RTO
+      [undefined, 500, 500],
+      [1, 500, 100], // floor: a lab link
+      [50, 500, 150], // 3 x RTT
+      [400, 500, 500], // never above the client's RTO
+      [1, 20, 20], // a test client's short RTO stays
+      [-1, 500, 500],
+      [Number.NaN, 500, 500]
+    ]
+
+    for (const [rtt, clientRto, expected] of cases) {
+      it(`rtt ${String(rtt)} ms with client RTO ${clientRto} ms gives ${expected} ms`, () => {
+        expect(rtoFor(rtt, clientRto)).to.equal(expected)
+      })
+    }
   })
 })

@@ -34,7 +34,7 @@ describe('nat/discovery plan', () => {
     expect(plan.steps.find(s => s.test === 'filtering-III')?.change).to.deep.equal({ ip: false, port: true })
   })
 
-  it('sends nothing to any other address before every filtering test has finished', () => {
+  it('sends nothing to any other address from the main socket before every filtering test on it has finished', () => {
     const plan = createProbePlan(SERVERS)
     const filtering = plan.steps.filter(s => s.change != null).map(s => s.id)
 
@@ -54,6 +54,32 @@ describe('nat/discovery plan', () => {
   it('has only one binding request per server without RFC 5780', () => {
     const plan = createProbePlan(SERVERS, { rfc5780: false })
     expect(plan.steps.map(s => s.id)).to.deep.equal(['0/mapping-I', '1/mapping-I'])
+  })
+
+  it('with fresh sockets: an allocation burst right after mapping test I, filtering on a socket per server that sends nowhere else', () => {
+    const plan = createProbePlan(SERVERS, { allocationSockets: 3, filteringSockets: true })
+    expect(validateProbePlan(plan)).to.deep.equal([])
+    expect(plan.steps.slice(0, 5).map(s => s.id)).to.deep.equal(['0/mapping-I', '1/mapping-I', 'allocation/0', 'allocation/1', 'allocation/2'])
+
+    const allocation = plan.steps.filter(s => s.test === 'allocation')
+    expect(allocation.map(s => [s.server, s.socket, s.after.length])).to.deep.equal([[0, 'allocation-0', 0], [1, 'allocation-1', 0], [0, 'allocation-2', 0]])
+
+    for (const step of plan.steps.filter(s => s.change != null)) {
+      expect(step.socket, step.id).to.equal(`filtering-${step.server}`)
+    }
+
+    // every socket that runs filtering tests runs nothing else
+    for (const socket of new Set(plan.steps.filter(s => s.change != null).map(s => s.socket))) {
+      expect(plan.steps.filter(s => s.socket === socket).every(s => s.change != null)).to.equal(true)
+    }
+
+    // so the main socket's mapping tests need not wait for them
+    const ii = plan.steps.find(s => s.id === '0/mapping-II') as ProbeStep
+    expect([...ancestors(plan, ii)]).to.deep.equal(['0/mapping-I'])
+  })
+
+  it('refuses a negative number of allocation sockets', () => {
+    expect(() => createProbePlan(SERVERS, { allocationSockets: -1 })).to.throw(RangeError)
   })
 
   it('reports dependencies on later or missing steps and unknown servers', () => {

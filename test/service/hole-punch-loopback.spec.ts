@@ -24,6 +24,8 @@ describe('hole-punch service over a relay on loopback', function () {
     bob = await createPeer({ stunServers: [stun], autoUpgrade: false })
     await reserveOnRelay(alice, relay)
     bobCircuit = await reserveOnRelay(bob, relay)
+    // let the start-up NAT discovery (which opens fresh sockets) finish
+    await Promise.all([alice.services.holePunch.refreshNat(), bob.services.holePunch.refreshNat()])
   })
 
   afterEach(async () => {

@@ -3,8 +3,8 @@
  * clock of its own (`now` is passed in).
  */
 
-import { NAT_MAX_PUBLIC_ADDRESSES, NAT_OBSERVATION_MAX_AGE, NAT_EIM_MAJORITY } from '../../constants.ts'
-import { addressKey, canonicalHost, sameAddress } from '../ip.ts'
+import { NAT_ALLOCATION_MIN_SAMPLES, NAT_MAX_PUBLIC_ADDRESSES, NAT_OBSERVATION_MAX_AGE, NAT_EIM_MAJORITY } from '../../constants.ts'
+import { addressKey, canonicalHost, isUnspecified, sameAddress, sameHost } from '../ip.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat-profile.ts'
 import { classifyAllocation } from './allocation.ts'
 import { combineFiltering } from './filtering.ts'
@@ -26,6 +26,14 @@ export interface ClassifyOptions {
   /** fraction of observers that must agree for EIM despite outliers */
   eimMajority?: number
   allocation?: AllocationOptions
+  /**
+   * this host's own IP addresses (its interfaces). An observation from a
+   * socket bound to 0.0.0.0 or :: shows no NAT when its mapped port is the
+   * local port and its mapped IP one of these; without them such an
+   * observation proves neither (a port-preserving NAT looks the same), and
+   * counts towards neither `public` nor `private`.
+   */
+  localHosts?: readonly string[]
 }
 
 /**
@@ -34,16 +42,21 @@ export interface ClassifyOptions {
  * - Observations older than `maxAge`, from the future, or of another family
  * (when `family` is set) are ignored.
  * - reachability: `public` when at least `eimMajority` of the observations
- * show mapped == local, unless a filtering test timed out and filtering
- * is ADF/APDF (a firewall without NAT); `private` when at most
- * 1 - `eimMajority` do; otherwise `unknown`
+ * show no translation (mapped == local; for a wildcard-bound socket: same
+ * port and one of `localHosts`), unless a filtering test timed out and
+ * filtering is ADF/APDF (a firewall without NAT); `private` when at least
+ * `eimMajority` show a translation; otherwise `unknown` (also when
+ * wildcard-bound sockets without `localHosts` leave it open)
  * - mapping: per local socket (see classifySocketMapping), then a weighted
  * vote across sockets
  * - filtering: see combineFiltering
  * - allocation: every distinct (local socket, mapped address) pair is one
  * new mapping, ordered by when its first request left (see
- * classifyAllocation); with no NAT, `preserving`
- * - publicAddresses: distinct mapped addresses, most recently seen first
+ * classifyAllocation); when there are enough samples from fresh sockets
+ * (`freshSocket`), only those count, since only they are certainly new
+ * mappings; with no NAT, `preserving`
+ * - publicAddresses: distinct mapped addresses of the sockets we keep (not
+ * of fresh sockets), most recently seen first
  * - confidence: evidence x agreement x freshness, where evidence =
  * k / (k + 1) for k distinct observers, agreement is the weight share of
  * the winning mapping verdict (1 when there is none), and freshness falls
@@ -75,8 +88,9 @@ export function classify (observations: readonly Observation[], options: Classif
   const filtering = combineFiltering(filteringResults)
 
   // reachability
-  const publicCount = fresh.filter(o => sameAddress(o.mapped, o.local)).length
-  const publicShare = publicCount / fresh.length
+  const translations = fresh.map(o => isTranslated(o, options.localHosts))
+  const publicShare = translations.filter(t => t === false).length / fresh.length
+  const privateShare = translations.filter(t => t === true).length / fresh.length
   let reachability: Reachability = 'unknown'
 
   if (publicShare >= eimMajority) {
@@ -84,7 +98,7 @@ export function classify (observations: readonly Observation[], options: Classif
     const firewalled = (filtering === 'ADF' || filtering === 'APDF') &&
       filteringResults.some(f => f.changeIpAndPort === 'timeout' || f.changePort === 'timeout')
     reachability = firewalled ? 'private' : 'public'
-  } else if (publicShare <= 1 - eimMajority) {
+  } else if (privateShare >= eimMajority) {
     reachability = 'private'
   }
 
@@ -116,13 +130,19 @@ export function classify (observations: readonly Observation[], options: Classif
   if (publicShare >= eimMajority) {
     allocation = { kind: 'preserving' }
   } else {
-    allocation = classifyAllocation(allocationSamples(fresh), options.allocation)
+    const freshSockets = allocationSamples(fresh.filter(o => o.freshSocket === true))
+    const minSamples = options.allocation?.minSamples ?? NAT_ALLOCATION_MIN_SAMPLES
+    allocation = classifyAllocation(freshSockets.length >= minSamples ? freshSockets : allocationSamples(fresh), options.allocation)
   }
 
   // public addresses, most recent first
   const lastSeen = new Map<string, { address: TransportAddress, at: number }>()
 
   for (const o of fresh) {
+    if (o.freshSocket === true) {
+      continue
+    }
+
     const key = addressKey(o.mapped)
     const prev = lastSeen.get(key)
 
@@ -152,6 +172,27 @@ export function classify (observations: readonly Observation[], options: Classif
     confidence: evidence * agreement * freshness,
     observedAt
   }
+}
+
+/**
+ * Whether the observer saw a translated address: true (a NAT), false (our
+ * own address), undefined (a wildcard-bound socket kept its port, and we do
+ * not know our own addresses)
+ */
+function isTranslated (o: Observation, localHosts: readonly string[] | undefined): boolean | undefined {
+  if (sameAddress(o.mapped, o.local)) {
+    return false
+  }
+
+  if (o.mapped.port !== o.local.port || !isUnspecified(o.local.host)) {
+    return true
+  }
+
+  if (localHosts == null) {
+    return undefined
+  }
+
+  return !localHosts.some(h => sameHost(h, o.mapped.host))
 }
 
 function isFresh (at: number, now: number, maxAge: number): boolean {

@@ -3,9 +3,18 @@
  * built by a pure function and executed by runProbePlan().
  *
  * Order matters: the filtering tests expect answers from the server's other
- * address, so nothing may be sent to that address (which would open our own
- * NAT's filter for it) before they are done. Every step that sends to the
- * other address therefore waits for every filtering step of every server.
+ * address, so nothing may be sent to that address from the socket they run
+ * on (which would open our own NAT's filter for it) before they are done.
+ * On the main socket, every step that sends to the other address therefore
+ * waits for every filtering step of every server. With fresh sockets
+ * (`filteringSockets`), each server's filtering tests run on a socket of
+ * their own that sends nowhere else, so nothing needs to wait for them, and
+ * a refresh shortly after an earlier run cannot see a filter that run opened.
+ *
+ * Port-allocation samples (`allocationSockets`): one request each from that
+ * many fresh sockets, planned right after the mapping-I steps with no
+ * dependencies, so they take consecutive pacing slots (a burst of new
+ * mappings that nothing else of ours interleaves with).
  */
 
 import { STUN_FILTERING_TEST_TRANSMISSIONS } from '../../constants.ts'
@@ -24,6 +33,8 @@ export type ProbeTest =
   | 'filtering-II'
   /** 4.4 test III: answer from the primary IP, other port */
   | 'filtering-III'
+  /** one request from a fresh socket: a new mapping, a port-allocation sample */
+  | 'allocation'
 
 export interface ProbeTarget {
   ip: 'primary' | 'other'
@@ -44,6 +55,12 @@ export interface ProbeStep {
   after: string[]
   /** sends per request (default: the client's) */
   transmissions?: number
+  /**
+   * the socket to send from: absent for the main socket (the one whose
+   * mapping we classify), else the name of a fresh socket that the runner
+   * gets from its `clientFor` option
+   */
+  socket?: string
 }
 
 export interface ProbePlan {
@@ -57,6 +74,16 @@ export interface ProbePlanOptions {
    * (default true); without them each server gives one observation
    */
   rfc5780?: boolean
+  /**
+   * port-allocation samples from this many fresh sockets, one request each
+   * to the servers' primary addresses in turn (default 0)
+   */
+  allocationSockets?: number
+  /**
+   * run each server's filtering tests on a fresh socket of its own instead
+   * of the main socket (default false)
+   */
+  filteringSockets?: boolean
 }
 
 const PRIMARY: ProbeTarget = { ip: 'primary', port: 'primary' }
@@ -68,9 +95,29 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
   const steps: ProbeStep[] = []
   const rfc5780 = options.rfc5780 ?? true
 
+  const allocationSockets = options.allocationSockets ?? 0
+  const filteringSockets = options.filteringSockets === true
+
+  if (!Number.isInteger(allocationSockets) || allocationSockets < 0) {
+    throw new RangeError('allocationSockets must be a non-negative integer')
+  }
+
   servers.forEach((_, s) => {
     steps.push({ id: `${s}/mapping-I`, server: s, test: 'mapping-I', target: PRIMARY, after: [] })
   })
+
+  if (servers.length > 0) {
+    for (let k = 0; k < allocationSockets; k++) {
+      steps.push({
+        id: `allocation/${k}`,
+        server: k % servers.length,
+        test: 'allocation',
+        target: PRIMARY,
+        after: [],
+        socket: `allocation-${k}`
+      })
+    }
+  }
 
   if (!rfc5780) {
     return { servers: [...servers], steps }
@@ -79,6 +126,7 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
   const filteringIds: string[] = []
 
   servers.forEach((_, s) => {
+    const socket = filteringSockets ? { socket: `filtering-${s}` } : {}
     steps.push({
       id: `${s}/filtering-II`,
       server: s,
@@ -86,7 +134,8 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
       target: PRIMARY,
       change: { ip: true, port: true },
       after: [`${s}/mapping-I`],
-      transmissions: STUN_FILTERING_TEST_TRANSMISSIONS
+      transmissions: STUN_FILTERING_TEST_TRANSMISSIONS,
+      ...socket
     }, {
       id: `${s}/filtering-III`,
       server: s,
@@ -94,9 +143,13 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
       target: PRIMARY,
       change: { ip: false, port: true },
       after: [`${s}/mapping-I`],
-      transmissions: STUN_FILTERING_TEST_TRANSMISSIONS
+      transmissions: STUN_FILTERING_TEST_TRANSMISSIONS,
+      ...socket
     })
-    filteringIds.push(`${s}/filtering-II`, `${s}/filtering-III`)
+
+    if (!filteringSockets) {
+      filteringIds.push(`${s}/filtering-II`, `${s}/filtering-III`)
+    }
   })
 
   servers.forEach((_, s) => {
@@ -106,7 +159,7 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
       server: s,
       test: 'mapping-II',
       target: { ip: 'other', port: 'primary' },
-      after: [...filteringIds]
+      after: [`${s}/mapping-I`, ...filteringIds]
     }, {
       id: `${s}/mapping-III`,
       server: s,

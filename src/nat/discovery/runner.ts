@@ -42,6 +42,11 @@ export interface DiscoveryResult {
 export interface RunProbePlanOptions extends AbortOptions {
   /** clock in ms (default Date.now), for the filtering results' time */
   now?(): number
+  /**
+   * the client for a step's fresh socket (ProbeStep.socket), opened when the
+   * first step on it runs; without it such steps are skipped
+   */
+  clientFor?(socket: string): BindingClient | Promise<BindingClient>
 }
 
 /**
@@ -73,18 +78,28 @@ export async function runProbePlan (client: BindingClient, plan: ProbePlan, opti
   }
 }
 
-async function runStep (client: BindingClient, plan: ProbePlan, step: ProbeStep, outcomes: Map<string, Promise<StepOutcome>>, options: AbortOptions): Promise<StepOutcome> {
+async function runStep (mainClient: BindingClient, plan: ProbePlan, step: ProbeStep, outcomes: Map<string, Promise<StepOutcome>>, options: RunProbePlanOptions): Promise<StepOutcome> {
   options.signal?.throwIfAborted()
   const primary = plan.servers[step.server]
   let other: TransportAddress | undefined
+  let rtt: number | undefined
 
   if (step.target.ip === 'other' || step.target.port === 'other' || step.change != null) {
-    const first = await outcomes.get(`${step.server}/mapping-I`)
-    other = first?.result?.otherAddress
+    const first = (await outcomes.get(`${step.server}/mapping-I`))?.result
+    other = first?.otherAddress
 
     if (other == null) {
       return { step, status: step.change != null ? 'unsupported' : 'skipped', reason: 'the server announced no OTHER-ADDRESS' }
     }
+
+    // a server whose other address shares the primary's IP (or port) cannot
+    // answer from a changed IP (or port): nothing to ask
+    if ((step.change?.ip === true && sameHost(other.host, primary.host)) || (step.change?.port === true && other.port === primary.port)) {
+      return { step, status: 'unsupported', reason: 'OTHER-ADDRESS does not differ as the test needs' }
+    }
+
+    // Karn: only an answer to the first send is a clean RTT sample
+    rtt = first?.transmissions === 1 ? first.rtt : undefined
   }
 
   const target: StunServerAddress = {
@@ -92,7 +107,7 @@ async function runStep (client: BindingClient, plan: ProbePlan, step: ProbeStep,
     port: step.target.port === 'other' && other != null ? other.port : primary.port
   }
 
-  const duplicate = step.change == null && step.test !== 'mapping-I'
+  const duplicate = step.change == null && step.test !== 'mapping-I' && step.socket == null
     ? await earlierStepWithTarget(plan, step, target, outcomes)
     : undefined
 
@@ -100,11 +115,27 @@ async function runStep (client: BindingClient, plan: ProbePlan, step: ProbeStep,
     return { step, status: 'skipped', reason: `same destination as ${duplicate}` }
   }
 
+  let client = mainClient
+
+  if (step.socket != null) {
+    if (options.clientFor == null) {
+      return { step, status: 'skipped', reason: `no socket factory for ${step.socket}` }
+    }
+
+    try {
+      client = await options.clientFor(step.socket)
+    } catch (err: any) {
+      options.signal?.throwIfAborted()
+      return { step, status: 'error', reason: `could not open ${step.socket}: ${err.message ?? String(err)}` }
+    }
+  }
+
   try {
     const result = await client.binding(target, {
       changeIp: step.change?.ip,
       changePort: step.change?.port,
       maxTransmissions: step.transmissions,
+      rtt,
       signal: options.signal
     })
 
@@ -125,9 +156,10 @@ async function runStep (client: BindingClient, plan: ProbePlan, step: ProbeStep,
 }
 
 /**
- * A server whose other address shares our primary's IP (or port) makes some
- * targets repeat: asking the same endpoint twice adds nothing. Only earlier
- * steps are awaited, so this cannot deadlock.
+ * A server whose other address shares our primary's IP (or port), or two
+ * configured servers that are the two addresses of one RFC 5780 server, make
+ * some targets repeat: asking the same endpoint twice from the main socket
+ * adds nothing. Only earlier steps are awaited, so this cannot deadlock.
  */
 async function earlierStepWithTarget (plan: ProbePlan, step: ProbeStep, target: StunServerAddress, outcomes: Map<string, Promise<StepOutcome>>): Promise<string | undefined> {
   for (const earlier of plan.steps) {
@@ -135,7 +167,7 @@ async function earlierStepWithTarget (plan: ProbePlan, step: ProbeStep, target: 
       return undefined
     }
 
-    if (earlier.server !== step.server || earlier.change != null) {
+    if (earlier.change != null || earlier.socket != null) {
       continue
     }
 
@@ -159,14 +191,20 @@ function toObservations (steps: StepOutcome[]): Observation[] {
       continue
     }
 
-    observations.push({
+    const observation: Observation = {
       observer: { host: target.host, port: target.port, family: result.from.family },
       local: result.local,
       mapped: result.mapped,
-      source: step.test === 'mapping-I' ? 'stun' : 'rfc5780',
+      source: step.test === 'mapping-I' || step.test === 'allocation' ? 'stun' : 'rfc5780',
       at: result.receivedAt,
       sentAt: result.sentAt
-    })
+    }
+
+    if (step.socket != null) {
+      observation.freshSocket = true
+    }
+
+    observations.push(observation)
   }
 
   return observations
@@ -195,12 +233,15 @@ function toFilteringResults (plan: ProbePlan, steps: StepOutcome[], at: number):
       return
     }
 
+    // the socket the tests ran on (a fresh one, or the main socket)
+    const local = mine.find(o => o.step.change != null && o.result != null)?.result?.local ?? first.local
+
     // a server whose other address has our primary's IP cannot test II
     const otherIpDiffers = first.otherAddress != null && !sameHost(first.otherAddress.host, server.host)
 
     results.push({
       observer: { host: server.host, port: server.port, family: first.from.family },
-      local: first.local,
+      local,
       changeIpAndPort: otherIpDiffers ? changeIpAndPort : 'unsupported',
       changePort,
       at

@@ -5,7 +5,7 @@
  */
 
 import { AbortError, InvalidParametersError } from '@libp2p/interface'
-import { STUN_MAX_TRANSMISSIONS, STUN_REQUEST_PAD_TO, STUN_RTO } from '../../constants.ts'
+import { STUN_MAX_TRANSMISSIONS, STUN_MIN_RTO, STUN_REQUEST_PAD_TO, STUN_RTO, STUN_RTT_RTO_FACTOR } from '../../constants.ts'
 import {
   InvalidStunResponseError, StunClientClosedError, StunDecodeError, StunErrorResponseError, StunTimeoutError
 } from '../../errors.ts'
@@ -34,6 +34,12 @@ export interface BindingOptions extends AbortOptions {
   changePort?: boolean
   /** how many times to send the request (default: the client's setting) */
   maxTransmissions?: number
+  /**
+   * a round-trip time (ms) measured to this server shortly before: the RTO
+   * becomes STUN_RTT_RTO_FACTOR x rtt, between STUN_MIN_RTO and the
+   * client's RTO (default: the client's RTO)
+   */
+  rtt?: number
 }
 
 export interface BindingResult {
@@ -264,6 +270,7 @@ export class StunClient implements DatagramHandler {
     const changePort = options.changePort === true
     const request = this.encodeRequest(transactionId, changeIp, changePort, padTo)
     const maxTransmissions = options.maxTransmissions ?? this.maxTransmissions
+    const rto = rtoFor(options.rtt, this.rto)
     let timer: ReturnType<typeof setTimeout> | undefined
 
     return new Promise<BindingResult>((resolve, reject) => {
@@ -318,7 +325,7 @@ export class StunClient implements DatagramHandler {
         this.socket.send(request, server.port, server.host).catch(err => { tx.reject(err) })
         // RFC 8489 6.2.1: RTO, 2 RTO, 4 RTO ... and after the last request a
         // final wait as long as the next interval would have been
-        timer = setTimeout(transmit, this.rto * 2 ** (tx.transmissions - 1))
+        timer = setTimeout(transmit, rto * 2 ** (tx.transmissions - 1))
       }
 
       this.transactions.set(key, tx)
@@ -347,6 +354,18 @@ export class StunClient implements DatagramHandler {
 
     return encodeStunMessage({ method: METHOD_BINDING, class: 'request', transactionId, attributes })
   }
+}
+
+/**
+ * The RTO for a request: from a measured RTT when there is one (RFC 6298
+ * with one sample), never below STUN_MIN_RTO nor above the client's RTO
+ */
+export function rtoFor (rtt: number | undefined, clientRto: number): number {
+  if (rtt == null || !Number.isFinite(rtt) || rtt < 0) {
+    return clientRto
+  }
+
+  return Math.min(clientRto, Math.max(STUN_MIN_RTO, STUN_RTT_RTO_FACTOR * rtt))
 }
 
 /**

@@ -49,9 +49,16 @@ export interface StunServerInit {
   alternates?: StunAlternateSockets
   /**
    * OTHER-ADDRESS to announce in RFC 5780 mode (default: the address of
-   * changeIpAndPort, else changeIp, else changePort)
+   * changeIpAndPort, else changeIp, else changePort); `null` announces none
+   * (the server still honours the CHANGE-REQUESTs its alternates allow)
    */
-  otherAddress?: TransportAddress
+  otherAddress?: TransportAddress | null
+  /**
+   * once started, this server alone answers STUN requests on its socket:
+   * other StunServers on the same socket stand aside until it stops (so an
+   * RFC 5780 server can take over a socket that already has a plain one)
+   */
+  exclusive?: boolean
   /** SOFTWARE attribute to add when the request is large enough */
   software?: string
   perSourceRate?: TokenBucketConfig
@@ -61,6 +68,9 @@ export interface StunServerInit {
   now?(): number
 }
 
+/** the server that answers alone on a socket (see StunServerInit.exclusive) */
+const exclusiveServers = new WeakMap<DatagramSocket, StunServer>()
+
 export class StunServer implements DatagramHandler {
   public readonly name = 'stun-server'
   private readonly log: Logger
@@ -69,14 +79,17 @@ export class StunServer implements DatagramHandler {
   private readonly otherAddress?: TransportAddress
   private readonly software?: string
   private readonly limiter: SourceRateLimiter
+  private readonly exclusive: boolean
   private removeHandler?: () => void
 
   constructor (components: StunServerComponents, init: StunServerInit) {
     this.log = components.logger.forComponent('libp2p:udx:stun:server')
     this.socket = init.socket
     this.alternates = init.alternates ?? {}
-    this.otherAddress = init.otherAddress ??
-      (this.alternates.changeIpAndPort ?? this.alternates.changeIp ?? this.alternates.changePort)?.address()
+    this.otherAddress = init.otherAddress === null
+      ? undefined
+      : init.otherAddress ?? (this.alternates.changeIpAndPort ?? this.alternates.changeIp ?? this.alternates.changePort)?.address()
+    this.exclusive = init.exclusive === true
     this.software = init.software
     this.limiter = new SourceRateLimiter({
       perSource: init.perSourceRate ?? { rate: STUN_SERVER_PER_IP_RATE, burst: STUN_SERVER_PER_IP_BURST },
@@ -89,16 +102,35 @@ export class StunServer implements DatagramHandler {
   /** Start answering requests that arrive on the socket */
   start (): void {
     this.removeHandler ??= this.socket.addHandler(this)
+
+    if (this.exclusive) {
+      exclusiveServers.set(this.socket, this)
+    }
   }
 
   /** Stop answering */
   stop (): void {
     this.removeHandler?.()
     this.removeHandler = undefined
+
+    if (exclusiveServers.get(this.socket) === this) {
+      exclusiveServers.delete(this.socket)
+    }
+  }
+
+  /** the OTHER-ADDRESS this server announces (RFC 5780 mode), if any */
+  get announcedOtherAddress (): TransportAddress | undefined {
+    return this.otherAddress == null ? undefined : { ...this.otherAddress }
   }
 
   matches (data: Uint8Array): boolean {
-    return peekStunClass(data) === 'request'
+    if (peekStunClass(data) !== 'request') {
+      return false
+    }
+
+    const owner = exclusiveServers.get(this.socket)
+
+    return owner == null || owner === this
   }
 
   handle (data: Uint8Array, from: RemoteInfo, socket: DatagramSocket): void {

@@ -1,0 +1,196 @@
+/**
+ * STUN servers for a set of sockets, wired as RFC 5780 servers where the
+ * sockets allow it.
+ *
+ * An RFC 5780 server is four sockets: two IPs (A, B) of one family times two
+ * ports (p, q). The socket A:p answers "change port" from A:q, "change IP"
+ * from B:p, "change IP and port" from B:q, and announces OTHER-ADDRESS B:q;
+ * each of the four is wired the same way relative to itself.
+ *
+ * Sockets bound to a wildcard address (0.0.0.0, ::) are never part of such a
+ * set: the server must tell clients the concrete address it answered from
+ * (RESPONSE-ORIGIN) and the one it would answer from (OTHER-ADDRESS), and a
+ * wildcard socket neither knows which of the host's addresses a request came
+ * to, nor controls which one its answer leaves from (the kernel picks the
+ * source by route). They get a plain server.
+ */
+
+import { addressKey, canonicalHost, isUnspecified } from '../ip.ts'
+import { StunServer } from './server.ts'
+import type { StunAlternateSockets, StunServerComponents, StunServerInit } from './server.ts'
+import type { DatagramSocket } from '../../socket/datagram-socket.ts'
+import type { TransportAddress } from '../nat-profile.ts'
+
+export interface InstallStunServersOptions extends Pick<StunServerInit, 'software' | 'perSourceRate' | 'globalRate' | 'maxTrackedSources' | 'now'> {
+  /** wire RFC 5780 sets where the sockets form them (default true) */
+  rfc5780?: boolean
+}
+
+/**
+ * - `rfc5780`: the socket has its whole square (other port, other IP, both);
+ * it announces OTHER-ADDRESS and honours every CHANGE-REQUEST
+ * - `partial`: some alternates exist (e.g. two IPs, one port); it honours
+ * the CHANGE-REQUESTs they allow, announces no OTHER-ADDRESS (RFC 5780
+ * clients would then send to addresses nobody serves), so clients treat it
+ * as a plain server
+ * - `plain`: a plain Binding server (wildcard-bound, or no partner sockets)
+ */
+export type StunServerMode = 'rfc5780' | 'partial' | 'plain'
+
+export interface InstalledStunServer {
+  socket: DatagramSocket
+  /** the socket's bound address */
+  address: TransportAddress
+  mode: StunServerMode
+  /** what it announces in OTHER-ADDRESS (rfc5780 mode only) */
+  otherAddress?: TransportAddress
+}
+
+export interface StunServerSet {
+  /** one entry per distinct open socket, in the order given */
+  readonly servers: readonly InstalledStunServer[]
+  /** stop every server of the set (plain servers installed elsewhere take over again) */
+  stop(): void
+}
+
+/**
+ * Install a StunServer on each socket, wired as RFC 5780 servers where two
+ * IPs and two ports form a square (see the file comment). The servers are
+ * exclusive on their sockets: a plain StunServer that another part of the
+ * stack put on the same socket stands aside while this set runs. Closed
+ * sockets and repeated ones are left out.
+ */
+export function installStunServers (sockets: readonly DatagramSocket[], components: StunServerComponents, options: InstallStunServersOptions = {}): StunServerSet {
+  const log = components.logger.forComponent('libp2p:udx:stun:server-set')
+  const rfc5780 = options.rfc5780 ?? true
+  const unique = new Map<string, DatagramSocket>()
+
+  for (const socket of sockets) {
+    if (socket.closed) {
+      continue
+    }
+
+    const key = addressKey(socket.address())
+
+    if (!unique.has(key)) {
+      unique.set(key, socket)
+    }
+  }
+
+  const list = [...unique.values()]
+  const byAddress = new Map<string, DatagramSocket>()
+
+  for (const socket of list) {
+    if (!isUnspecified(socket.address().host)) {
+      byAddress.set(addressKey(socket.address()), socket)
+    }
+  }
+
+  const servers: StunServer[] = []
+  const installed: InstalledStunServer[] = []
+
+  for (const socket of list) {
+    const address = socket.address()
+    const wiring = rfc5780 && !isUnspecified(address.host) ? wire(address, list, byAddress) : undefined
+    const common = {
+      software: options.software,
+      perSourceRate: options.perSourceRate,
+      globalRate: options.globalRate,
+      maxTrackedSources: options.maxTrackedSources,
+      now: options.now,
+      socket,
+      exclusive: true
+    }
+    let server: StunServer
+    let entry: InstalledStunServer
+
+    if (wiring?.mode === 'rfc5780') {
+      server = new StunServer(components, { ...common, alternates: wiring.alternates })
+      entry = { socket, address, mode: 'rfc5780', otherAddress: server.announcedOtherAddress }
+    } else if (wiring?.mode === 'partial') {
+      server = new StunServer(components, { ...common, alternates: wiring.alternates, otherAddress: null })
+      entry = { socket, address, mode: 'partial' }
+    } else {
+      server = new StunServer(components, common)
+      entry = { socket, address, mode: 'plain' }
+    }
+
+    server.start()
+    servers.push(server)
+    installed.push(entry)
+    log('STUN server on %s:%d: %s%s', address.host, address.port, entry.mode,
+      entry.otherAddress != null ? ` (OTHER-ADDRESS ${entry.otherAddress.host}:${entry.otherAddress.port})` : '')
+  }
+
+  return {
+    servers: installed,
+    stop: () => {
+      for (const server of servers) {
+        server.stop()
+      }
+    }
+  }
+}
+
+interface Wiring {
+  mode: 'rfc5780' | 'partial'
+  alternates: StunAlternateSockets
+}
+
+/**
+ * The alternates of the socket at `address`: the first other IP (of the same
+ * family, in the order given) and the first other port that complete a
+ * square; else whatever partners exist
+ */
+function wire (address: TransportAddress, list: readonly DatagramSocket[], byAddress: ReadonlyMap<string, DatagramSocket>): Wiring | undefined {
+  const at = (host: string, port: number): DatagramSocket | undefined => byAddress.get(addressKey({ host, port }))
+  const self = canonicalHost(address.host)
+  const concrete = list.map(s => s.address())
+    .filter(a => a.family === address.family && !isUnspecified(a.host))
+    .map(a => ({ host: canonicalHost(a.host), port: a.port }))
+  const otherHosts = unique(concrete.map(a => a.host)).filter(host => host !== self)
+  const otherPorts = unique(concrete.filter(a => a.host === self && a.port !== address.port).map(a => a.port))
+
+  for (const host of otherHosts) {
+    for (const port of otherPorts) {
+      const changePort = at(self, port)
+      const changeIp = at(host, address.port)
+      const changeIpAndPort = at(host, port)
+
+      if (changePort != null && changeIp != null && changeIpAndPort != null) {
+        return { mode: 'rfc5780', alternates: { changePort, changeIp, changeIpAndPort } }
+      }
+    }
+  }
+
+  // no square: whatever partners exist
+  const alternates: StunAlternateSockets = {}
+  const changePort = otherPorts.length > 0 ? at(self, otherPorts[0]) : undefined
+  const changeIp = otherHosts.map(host => at(host, address.port)).find(s => s != null)
+  const changeIpAndPort = concrete
+    .filter(a => a.host !== self && a.port !== address.port)
+    .map(a => at(a.host, a.port))
+    .find(s => s != null)
+
+  if (changePort != null) {
+    alternates.changePort = changePort
+  }
+
+  if (changeIp != null) {
+    alternates.changeIp = changeIp
+  }
+
+  if (changeIpAndPort != null) {
+    alternates.changeIpAndPort = changeIpAndPort
+  }
+
+  if (changePort == null && changeIp == null && changeIpAndPort == null) {
+    return undefined
+  }
+
+  return { mode: 'partial', alternates }
+}
+
+function unique<T> (values: readonly T[]): T[] {
+  return [...new Set(values)]
+}

@@ -1,0 +1,153 @@
+import { defaultLogger } from '@libp2p/logger'
+import { expect } from 'aegir/chai'
+import { StunClient } from '../../src/nat/stun/client.ts'
+import { TransactionPacer } from '../../src/nat/stun/pacer.ts'
+import { installStunServers } from '../../src/nat/stun/server-set.ts'
+import { StunServer } from '../../src/nat/stun/server.ts'
+import { DgramSocket } from './dgram-socket.ts'
+
+const components = { logger: defaultLogger() }
+
+describe('nat/stun installStunServers', function () {
+  this.timeout(10_000)
+
+  let closers: Array<() => Promise<void> | void>
+
+  beforeEach(() => { closers = [] })
+
+  afterEach(async () => {
+    for (const close of closers.reverse()) {
+      await close()
+    }
+  })
+
+  async function bind (host: string, port = 0): Promise<DgramSocket> {
+    const s = await DgramSocket.bind(host, port)
+    closers.push(async () => { await s.close() })
+    return s
+  }
+
+  function client (socket: DgramSocket): StunClient {
+    const c = new StunClient(components, { socket, rto: 20, maxTransmissions: 3, pacer: new TransactionPacer({ perSecond: 1000 }) })
+    closers.push(() => { c.close() })
+    return c
+  }
+
+  /** 127.0.0.1 and 127.0.0.2, two ports each (same port numbers on both) */
+  async function square (): Promise<DgramSocket[] | undefined> {
+    const a1 = await bind('127.0.0.1').catch(() => undefined)
+    const b2 = await bind('127.0.0.2').catch(() => undefined)
+
+    if (a1 == null || b2 == null) {
+      return undefined
+    }
+
+    const a2 = await bind('127.0.0.1', b2.address().port).catch(() => undefined)
+    const b1 = await bind('127.0.0.2', a1.address().port).catch(() => undefined)
+
+    if (a2 == null || b1 == null) {
+      return undefined
+    }
+
+    return [a1, a2, b1, b2]
+  }
+
+  it('wires two IPs x two ports as four RFC 5780 servers that announce the opposite corner', async function () {
+    const sockets = await square()
+
+    if (sockets == null) {
+      this.skip()
+    }
+
+    const [a1, a2, b1, b2] = sockets
+    const set = installStunServers(sockets, components)
+    closers.push(() => { set.stop() })
+
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['rfc5780', 'rfc5780', 'rfc5780', 'rfc5780'])
+    expect(set.servers.map(s => s.otherAddress)).to.deep.equal([b2.address(), b1.address(), a2.address(), a1.address()])
+
+    const c = client(await bind('127.0.0.1'))
+
+    for (const [target, changeIp, changePort, from] of [
+      [a1, false, false, a1], [a1, true, true, b2], [a1, false, true, a2], [a1, true, false, b1],
+      [b2, true, true, a1], [b2, false, true, b1], [a2, true, false, b2]
+    ] as const) {
+      const result = await c.binding(target.address(), { changeIp, changePort })
+      expect(result.from, `${target.address().host}:${target.address().port} ip=${changeIp} port=${changePort}`).to.deep.include(from.address())
+      expect(result.otherAddress).to.exist()
+    }
+  })
+
+  it('takes over a socket that already has a plain server, and gives it back on stop()', async function () {
+    const sockets = await square()
+
+    if (sockets == null) {
+      this.skip()
+    }
+
+    const plain = new StunServer(components, { socket: sockets[0] })
+    plain.start()
+    closers.push(() => { plain.stop() })
+    const c = client(await bind('127.0.0.1'))
+
+    await expect(c.binding(sockets[0].address(), { changePort: true })).to.eventually.be.rejected.with.property('code', 420)
+
+    const set = installStunServers(sockets, components)
+    const result = await c.binding(sockets[0].address(), { changePort: true })
+    expect(result.from).to.deep.include(sockets[1].address())
+
+    set.stop()
+    await expect(c.binding(sockets[0].address(), { changePort: true })).to.eventually.be.rejected.with.property('code', 420)
+    expect((await c.binding(sockets[0].address())).otherAddress).to.equal(undefined)
+  })
+
+  it('gives a wildcard-bound socket a plain server and leaves out closed and repeated sockets', async function () {
+    const sockets = await square()
+
+    if (sockets == null) {
+      this.skip()
+    }
+
+    const wildcard = await bind('0.0.0.0')
+    const closed = await bind('127.0.0.1')
+    await closed.close()
+    const set = installStunServers([...sockets, sockets[0], wildcard, closed], components)
+    closers.push(() => { set.stop() })
+
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['rfc5780', 'rfc5780', 'rfc5780', 'rfc5780', 'plain'])
+    const result = await client(await bind('127.0.0.1')).binding({ host: '127.0.0.1', port: wildcard.address().port })
+    expect(result.otherAddress).to.equal(undefined)
+  })
+
+  it('wires an incomplete set as partial servers: the CHANGE-REQUESTs they can honour, no OTHER-ADDRESS', async () => {
+    const a = await bind('127.0.0.1')
+    const b = await bind('127.0.0.2', a.address().port).catch(() => undefined)
+    const sockets = b == null ? [a] : [a, b]
+    const set = installStunServers(sockets, components)
+    closers.push(() => { set.stop() })
+
+    if (b == null) {
+      expect(set.servers.map(s => s.mode)).to.deep.equal(['plain'])
+      return
+    }
+
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['partial', 'partial'])
+    const c = client(await bind('127.0.0.1'))
+    const changed = await c.binding(a.address(), { changeIp: true })
+    expect(changed.from).to.deep.include(b.address())
+    expect(changed.otherAddress).to.equal(undefined)
+    await expect(c.binding(a.address(), { changeIp: true, changePort: true })).to.eventually.be.rejected.with.property('code', 420)
+  })
+
+  it('serves plain only with rfc5780: false', async function () {
+    const sockets = await square()
+
+    if (sockets == null) {
+      this.skip()
+    }
+
+    const set = installStunServers(sockets, components, { rfc5780: false })
+    closers.push(() => { set.stop() })
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['plain', 'plain', 'plain', 'plain'])
+  })
+})
