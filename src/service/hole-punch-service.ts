@@ -330,6 +330,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
         this.metrics?.punches.increment({ [`failure_${err.name ?? 'Error'}`]: true })
         this.record(session, false, durationMs)
         this.safeDispatchEvent('punch:failure', { detail: { peer: session.peer, side: session.side, durationMs, strategy: session.plan?.strategy, reason: err.message, error: err } })
+        this.maybeScheduleRetry(session, err)
         throw err
       }
     })()
@@ -360,6 +361,41 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       elapsedMs,
       at: Date.now()
     })
+  }
+
+  /**
+   * Background upgrades are retried with backoff and swapped roles: after a
+   * punch that found no path, the side that was the responder starts the
+   * next attempt (with fresh NAT observations) once the history's backoff
+   * has passed. Cancelled or aborted punches, and explicit connect() calls
+   * when autoUpgrade is off, are not retried.
+   */
+  private maybeScheduleRetry (session: PunchSession, err: Error): void {
+    if (this.init.autoUpgrade === false || session.side !== 'responder' || err.name !== 'PunchFailedError' || !this.started) {
+      return
+    }
+
+    const advice = this.history.nextRetry(session.peer.toString(), Date.now(), Math.random)
+
+    if (!advice.retry) {
+      this.log('not retrying the punch with %p: %d attempts in a row failed', session.peer, advice.attempt + 1)
+      return
+    }
+
+    this.log('retrying the punch with %p in %d ms with swapped roles (attempt %d)', session.peer, advice.delayMs, advice.attempt + 1)
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+
+      if (!this.started || this.sessions.has(session.peer.toString()) || this.directConnection(session.peer) != null || this.relayedConnection(session.peer) == null) {
+        return
+      }
+
+      this.connect(session.peer).catch(err => {
+        this.log('retry of the punch with %p failed - %e', session.peer, err)
+      })
+    }, advice.delayMs)
+    timer.unref()
+    this.timers.add(timer)
   }
 
   /**

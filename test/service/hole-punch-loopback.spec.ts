@@ -108,6 +108,27 @@ describe('hole-punch service over a relay on loopback', function () {
     expect(bob.services.holePunch.getActivePunches()).to.be.empty()
   })
 
+  it('retries a failed background punch from the former responder, so the roles swap', async () => {
+    const carol = await createPeer({ stunServers: [relayStunServer(relay)], autoUpgrade: true })
+
+    try {
+      const carolCircuit = await reserveOnRelay(carol, relay)
+      await carol.services.holePunch.refreshNat()
+      const aliceSides: string[] = []
+      alice.services.holePunch.addEventListener('punch:start', (evt) => { aliceSides.push(evt.detail.side) })
+
+      // alice starts and fails (loopback has no direct path); carol answered
+      const err = await alice.services.holePunch.connect(carolCircuit, { signal: AbortSignal.timeout(20_000) }).then(() => undefined, (err: Error) => err)
+      expect(err).to.have.property('name', 'PunchFailedError')
+
+      // carol, the former responder, starts the next attempt after its backoff
+      await waitFor(() => aliceSides.includes('responder'), 15_000)
+      expect(aliceSides[0]).to.equal('initiator')
+    } finally {
+      await carol.stop()
+    }
+  })
+
   it('rejects connect() to a peer without a relayed connection with a named error that says what to do', async () => {
     const stranger = await createPeer({ autoUpgrade: false })
 
