@@ -313,3 +313,17 @@ export class NoRelayedConnectionError extends Error {
     this.name = 'NoRelayedConnectionError'
   }
 }
+
+/**
+ * The coordination with the peer broke down: the relayed connection or its
+ * stream closed, the relay could not be dialed, the peer sent something
+ * invalid, or the direct upgrade failed. `cause` holds the original error.
+ */
+export class CoordinationFailedError extends Error {
+  static name = 'CoordinationFailedError'
+
+  constructor (message = 'The coordination with the peer over the relayed connection failed', options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'CoordinationFailedError'
+  }
+}

@@ -3,7 +3,7 @@
  * Hole punching in the NAT lab (needs root): every unordered pair of lab
  * NAT types, N trials each, through real kernel NATs.
  *
- *   npm run bench:punch -- [--trials=5] [--delay=0] [--pairs=cone]
+ *   npm run bench:punch -- [--trials=5] [--delay=0] [--pairs=cone] [--types=port-restricted,symmetric-seq]
  *
  * For each pair: how many trials ended on a direct connection (judged from
  * the NAT routers' conntrack tables), the time from the relayed connection
@@ -36,7 +36,7 @@ if (process.getuid?.() !== 0) {
   process.exit(1)
 }
 
-const types = ONLY_CONE ? CONE : [...NAT_TYPES]
+const types: NatType[] = args.types != null ? String(args.types).split(',') as NatType[] : ONLY_CONE ? CONE : [...NAT_TYPES]
 const lab = await Lab.create({
   sites: types.flatMap((nat, i) => [{ name: `x${i}`, nat, delayMs: DELAY_MS }, { name: `y${i}`, nat, delayMs: DELAY_MS }]),
   publicHosts: ['relay']

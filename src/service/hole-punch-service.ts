@@ -5,7 +5,7 @@ import {
   COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_CONCURRENT_PUNCHES, MAX_CANDIDATES, MAX_EXTRA_SOCKETS,
   RELAY_RETIRE_MAX_WAIT_MS, RELAY_RETIRE_POLL_MS
 } from '../constants.ts'
-import { NoRelayedConnectionError, NoUdxTransportError, PunchFailedError } from '../errors.ts'
+import { CoordinationFailedError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError } from '../errors.ts'
 import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
 import { PunchHistory } from '../punch/history.ts'
@@ -182,7 +182,15 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     } else {
       // dial the relay address (or whatever was given) first
       options.onProgress?.(new CustomProgressEvent('hole-punch:dial-relay'))
-      const connection = await this.components.connectionManager.openConnection(peer, { signal })
+      let connection: Connection
+      try {
+        connection = await this.components.connectionManager.openConnection(peer, { signal })
+      } catch (err: any) {
+        if (signal.aborted) {
+          throw new AbortError('connect() was aborted while dialing the relay address')
+        }
+        throw new CoordinationFailedError(`Could not reach the peer through ${Array.isArray(peer) ? peer.map(String).join(', ') : String(peer)}: ${err.message}`, { cause: err })
+      }
       peerId = connection.remotePeer
     }
 
@@ -254,9 +262,13 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       return
     }
 
-    if (this.directConnection(peerId) != null) {
-      await refuse('already-connected', 'a direct connection exists')
-      return
+    const stale = this.directConnection(peerId)
+    if (stale != null) {
+      // the peer offers only when it has no direct connection to us, so ours
+      // is half dead (the peer hung up and the close has not reached us yet):
+      // drop it and punch again
+      this.log('%p offers a punch while we hold a direct connection to it: closing ours as stale', peerId)
+      stale.abort(new PunchFailedError('The peer no longer has this direct connection'))
     }
 
     const existing = this.sessions.get(key)

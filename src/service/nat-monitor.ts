@@ -3,7 +3,7 @@ import { discoverNat } from '../nat/discovery/discover.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
 import { StunClient } from '../nat/stun/client.ts'
 import type { StunServerAddress } from './types.ts'
-import type { NatProfile } from '../nat/nat-profile.ts'
+import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -70,6 +70,35 @@ export class NatMonitor {
     })
 
     return this.running
+  }
+
+  /**
+   * The mapping our NAT allocates right now, from one binding request on a
+   * fresh socket: for a sequential NAT this is where its allocator stands,
+   * so the peer can predict the port of our next mapping. Undefined when
+   * there is no server or the request fails.
+   */
+  async latestMapping (options?: AbortOptions): Promise<TransportAddress | undefined> {
+    const main = this.init.socket()
+    const server = this.init.servers[0]
+
+    if (main == null || server == null || this.init.openSocket == null || this.init.closeSocket == null) {
+      return undefined
+    }
+
+    const socket = this.init.openSocket(main.address().family)
+    const client = new StunClient({ logger: this.init.logger }, { socket })
+
+    try {
+      const result = await client.binding(server, { signal: options?.signal, maxTransmissions: 3 })
+      return result.mapped
+    } catch (err: any) {
+      this.log('could not sample the latest mapping - %e', err)
+      return undefined
+    } finally {
+      client.close()
+      await this.init.closeSocket(socket)
+    }
   }
 
   stop (): void {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
 import { COORDINATION_VERSION, MAX_EXTRA_SOCKETS, PUNCH_LINGER_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH } from '../constants.ts'
-import { PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
+import { CoordinationFailedError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { PunchExecution } from '../punch/executor.ts'
 import { classifyNat, pairClassOf, planFromSummary, planPunch } from '../punch/planner.ts'
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
@@ -17,6 +17,12 @@ import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { UDXTransport } from '../transport/udx-transport.ts'
 import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { ProgressOptions } from 'progress-events'
+
+/**
+ * Errors that reach the caller as they are; anything else is wrapped in
+ * CoordinationFailedError (with the original as `cause`)
+ */
+const OUR_ERRORS = new Set(['AbortError', 'PunchFailedError', 'PunchAbortedByPeerError', 'UnexpectedRemotePeerError', 'CoordinationFailedError'])
 
 export interface PunchSessionInit extends ProgressOptions<HolePunchProgressEvents> {
   peer: PeerId
@@ -267,6 +273,11 @@ export class PunchSession {
         throw new AbortError(`The punch with ${this.peer.toString()} was aborted`)
       }
 
+      if (!OUR_ERRORS.has(err.name)) {
+        // the relayed stream died, a message was malformed, the upgrade failed...
+        throw new CoordinationFailedError(`The punch with ${this.peer.toString()} failed: ${err.name}: ${err.message}`, { cause: err })
+      }
+
       throw err
     } finally {
       await this.init.channel.close()
@@ -351,10 +362,19 @@ export class PunchSession {
     const observed = await this.init.nat.fresh({ signal: this.init.signal })
     // a loopback or link-local "mapping" (a STUN server on our own host)
     // is no public address: peers would refuse it
-    const profile = {
-      ...observed,
-      publicAddresses: observed.publicAddresses.filter(a => !isLocalOnly(a.host))
+    let publicAddresses = observed.publicAddresses.filter(a => !isLocalOnly(a.host))
+
+    // a sequential NAT's allocator moves with every new mapping (ours and
+    // other hosts'): sample where it stands now, most recent first, so the
+    // peer predicts from it rather than from the last full discovery
+    if (observed.allocation.kind === 'sequential') {
+      const latest = await this.init.nat.latestMapping({ signal: this.init.signal })
+      if (latest != null && !isLocalOnly(latest.host)) {
+        publicAddresses = [latest, ...publicAddresses.filter(a => a.host !== latest.host || a.port !== latest.port)].slice(0, 8)
+      }
     }
+
+    const profile = { ...observed, publicAddresses }
 
     return {
       profile,

@@ -1,7 +1,7 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { Lab } from '../../../src/lab/index.ts'
 import { startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { Lab } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
 
