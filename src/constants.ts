@@ -573,3 +573,9 @@ export const PUNCH_LINGER_MS = 2_000
  */
 export const RELAY_RETIRE_POLL_MS = 500
 export const RELAY_RETIRE_MAX_WAIT_MS = 10 * 60_000
+
+/**
+ * Identify observations of our udx address kept for classification: enough
+ * for a few dozen directly connected peers, bounded so peers cannot grow it
+ */
+export const MAX_IDENTIFY_OBSERVATIONS = 64

@@ -11,6 +11,7 @@ import { StunServer } from '../nat/stun/server.ts'
 import { PunchHistory } from '../punch/history.ts'
 import { classifyNat, pairClassOf } from '../punch/planner.ts'
 import { ProbeRouter } from '../punch/probe-router.ts'
+import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts'
 import { UDXTransport } from '../transport/udx-transport.ts'
 import { CoordinationChannel } from './coordination-channel.ts'
 import { NatMonitor } from './nat-monitor.ts'
@@ -441,8 +442,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
    * Auto-upgrade: the side that received the relayed connection starts,
    * once identify shows the peer speaks our protocol
    */
-  private onIdentify (evt: CustomEvent<{ peerId: PeerId, protocols: string[], connection: Connection }>): void {
-    const { peerId, protocols, connection } = evt.detail
+  private onIdentify (evt: CustomEvent<{ peerId: PeerId, protocols: string[], connection: Connection, observedAddr?: Multiaddr }>): void {
+    const { peerId, protocols, connection, observedAddr } = evt.detail
+    this.recordObservedAddress(connection, observedAddr)
 
     if (this.init.autoUpgrade === false || !this.started) {
       return
@@ -461,6 +463,29 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       .catch(err => {
         this.log('background upgrade with %p failed, the relayed connection stays - %e', peerId, err)
       })
+  }
+
+  /**
+   * A peer on a direct udx connection tells us (identify) the address it
+   * sees us at: an observation of our main socket's mapping by that peer
+   */
+  private recordObservedAddress (connection: Connection, observedAddr?: Multiaddr): void {
+    if (observedAddr == null || connection.limits != null || !isUdxMultiaddr(connection.remoteAddr) || !isUdxMultiaddr(observedAddr)) {
+      return
+    }
+
+    const main = this.transport?.getListenSockets()[0]
+    if (main == null) {
+      return
+    }
+
+    try {
+      const observer = udxMultiaddrToAddress(connection.remoteAddr)
+      const mapped = udxMultiaddrToAddress(observedAddr)
+      this.nat.addObservation({ observer, local: main.address(), mapped, source: 'identify', at: Date.now() })
+    } catch (err: any) {
+      this.log.trace('ignoring an observed address - %e', err)
+    }
   }
 
   private checkCapacity (): void {

@@ -1,9 +1,11 @@
-import { NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
+import { MAX_IDENTIFY_OBSERVATIONS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
+import { classify } from '../nat/classify/classify.ts'
 import { discoverNat } from '../nat/discovery/discover.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
 import { StunClient } from '../nat/stun/client.ts'
 import type { StunServerAddress } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
+import type { Observation } from '../nat/observation.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
 
@@ -29,6 +31,8 @@ export class NatMonitor {
   private readonly init: NatMonitorInit
   private readonly log: Logger
   private profile: NatProfile = UNKNOWN_NAT_PROFILE
+  /** identify observations of our udx socket, newest last, bounded */
+  private readonly identified: Observation[] = []
   private refreshedAt = 0
   private running?: Promise<NatProfile>
   private client?: StunClient
@@ -101,6 +105,19 @@ export class NatMonitor {
     }
   }
 
+  /**
+   * A peer connected to us over udx reported, through identify, the address
+   * it sees us at: one more observation of our mapping, weighed with the
+   * STUN ones at the next refresh
+   */
+  addObservation (observation: Observation): void {
+    this.identified.push(observation)
+
+    if (this.identified.length > MAX_IDENTIFY_OBSERVATIONS) {
+      this.identified.splice(0, this.identified.length - MAX_IDENTIFY_OBSERVATIONS)
+    }
+  }
+
   stop (): void {
     this.client?.close()
     this.client = undefined
@@ -111,6 +128,10 @@ export class NatMonitor {
     const socket = this.init.socket()
 
     if (socket == null || this.init.servers.length === 0) {
+      // no STUN server: what peers told us through identify is all we have
+      if (this.identified.length > 0) {
+        this.profile = classify(this.identified, { now: Date.now() })
+      }
       this.refreshedAt = Date.now()
       return this.profile
     }
@@ -128,6 +149,7 @@ export class NatMonitor {
     const discovery = await discoverNat<BoundSocket>(client, this.init.servers, {
       signal: options?.signal,
       logger: this.init.logger,
+      observations: this.identified.filter(o => Date.now() - o.at < NAT_PROFILE_MAX_AGE_MS * 10),
       openSocket: openSocket != null ? () => openSocket(family) : undefined,
       closeSocket: this.init.closeSocket
     })
