@@ -26,6 +26,18 @@ export const UDX_HEADER_VERSION = 0x01
  */
 export const SOCKET_BUFFER_SIZE = 2 * 1024 * 1024
 
+/**
+ * Fresh sockets (NAT allocation samples, filtering tests, birthday sockets)
+ * avoid local ports closed within this many ms: NAT bindings live 30 s to a
+ * few minutes, and a port-preserving NAT would hand the new socket the old
+ * socket's mapping and open filters, making a restrictive NAT look open.
+ */
+export const RECENT_PORT_MEMORY_MS = 5 * 60_000
+/** How many closed ports are remembered (about 1 KiB of memory per 64) */
+export const RECENT_PORT_MAX = 4_096
+/** Rebinds tried when the kernel hands back a recently closed port */
+export const RECENT_PORT_RETRIES = 8
+
 // ---------------------------------------------------------------------------
 // transport layer
 // ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import UDX from 'udx-native'
 import { BoundSocket } from './bound-socket.ts'
+import { RECENT_PORT_MAX, RECENT_PORT_MEMORY_MS, RECENT_PORT_RETRIES } from '../constants.ts'
 import { StreamIdAllocator } from './stream-ids.ts'
 import type { DatagramHandler, RemoteInfo } from './datagram-socket.ts'
 import type { SocketMetrics } from './socket-metrics.ts'
@@ -38,6 +39,8 @@ export class SocketPool {
   private readonly handlerFactories: SocketHandlerFactory[] = []
   private readonly removers = new Map<BoundSocket, Array<() => void>>()
   private readonly streams = new Set<UDXStream>()
+  /** local port → when a socket on it was closed (insertion order = age) */
+  private readonly closedPorts = new Map<number, number>()
 
   constructor (init: SocketPoolInit) {
     this.udx = new UDX()
@@ -82,7 +85,17 @@ export class SocketPool {
    * extra sockets of a birthday punch. The caller closes it.
    */
   bindExtra (host: string, port = 0): BoundSocket {
-    const socket = this.createSocket(host, port)
+    let socket = this.createSocket(host, port)
+
+    // an ephemeral port the kernel hands out again soon after it was closed
+    // would inherit that socket's NAT state (an open filter, a mapping):
+    // fresh sockets must look fresh to the NAT. Bounded retries.
+    for (let i = 0; port === 0 && i < RECENT_PORT_RETRIES && this.recentlyClosed(socket.address().port); i++) {
+      const reused = socket
+      socket = this.createSocket(host, 0)
+      void reused.close()
+    }
+
     this.extra.add(socket)
     return socket
   }
@@ -101,8 +114,24 @@ export class SocketPool {
       remove()
     }
     this.removers.delete(socket)
+    this.rememberClosed(socket.address().port)
 
     await socket.close()
+  }
+
+  private recentlyClosed (port: number): boolean {
+    const closedAt = this.closedPorts.get(port)
+    return closedAt != null && Date.now() - closedAt < RECENT_PORT_MEMORY_MS
+  }
+
+  private rememberClosed (port: number): void {
+    this.closedPorts.delete(port)
+    this.closedPorts.set(port, Date.now())
+
+    while (this.closedPorts.size > RECENT_PORT_MAX) {
+      const oldest = this.closedPorts.keys().next().value as number
+      this.closedPorts.delete(oldest)
+    }
   }
 
   /**
