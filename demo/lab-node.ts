@@ -1,11 +1,10 @@
-/* eslint-disable no-console */
 /**
  * A libp2p node for the NAT lab, driven over stdin/stdout with JSON lines.
  * The NAT-lab demo (`npm start` as root) and the lab tests run one per lab
  * host.
  *
- *   node lab-node.ts relay <ip> [<second ip>]
- *   node lab-node.ts peer <relay tcp multiaddr> <stun ip:port>
+ * node lab-node.ts relay <ip> [<second ip>]
+ * node lab-node.ts peer <relay tcp multiaddr> <stun ip:port>
  *
  * Events (stdout): {"event":"ready",...}, {"event":"result","id":N,...},
  * {"event":"punch:success"|"punch:failure",...}

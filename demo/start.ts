@@ -4,7 +4,7 @@
  * get a relayed connection that is upgraded to a direct one); otherwise the
  * loopback demo, with a note on why.
  *
- *   npm start -- [--nat-a=port-restricted] [--nat-b=symmetric-random] [--delay=20] [--loopback]
+ * npm start -- [--nat-a=port-restricted] [--nat-b=symmetric-random] [--delay=20] [--loopback]
  */
 const args = process.argv.slice(2)
 

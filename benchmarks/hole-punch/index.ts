@@ -1,9 +1,9 @@
-/* eslint-disable no-console */
+/* eslint-disable no-console, max-depth */
 /**
  * Hole punching in the NAT lab (needs root): every unordered pair of lab
  * NAT types, N trials each, through real kernel NATs.
  *
- *   npm run bench:punch -- [--trials=5] [--delay=0] [--pairs=cone] [--types=port-restricted,symmetric-seq]
+ * npm run bench:punch -- [--trials=5] [--delay=0] [--pairs=cone] [--types=port-restricted,symmetric-seq]
  *
  * For each pair: how many trials ended on a direct connection (judged from
  * the NAT routers' conntrack tables), the time from the relayed connection
@@ -26,7 +26,7 @@ const CONE: NatType[] = ['none', 'full-cone', 'restricted', 'port-restricted']
 interface Trial { direct: boolean, upgradeMs?: number, rttMs?: number, strategy?: string, decisionMs?: number, error?: string }
 
 function median (values: number[]): number | undefined {
-  if (values.length === 0) return undefined
+  if (values.length === 0) { return undefined }
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]
 }

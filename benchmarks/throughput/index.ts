@@ -1,21 +1,22 @@
+/* eslint-disable no-console */
 /**
  * Throughput benchmark: libp2p over udx (this package) against libp2p over
  * @libp2p/tcp, both with Noise + yamux, sender and receiver in separate
  * processes on 127.0.0.1; plus raw udx-native and raw TCP reference rows.
  *
- *   node benchmarks/throughput/index.ts            # full run (a few minutes)
- *   node benchmarks/throughput/index.ts --quick    # smoke run (< ~60 s)
+ * node benchmarks/throughput/index.ts            # full run (a few minutes)
+ * node benchmarks/throughput/index.ts --quick    # smoke run (< ~60 s)
  *
  * Options:
- *   --quick           small sizes, 100 idle connections, no profile
- *   --profile         also profile in quick mode
- *   --no-profile      skip the profiled udx pass in a full run
- *   --bytes=MiB       bytes per throughput case (default 256, quick 16)
- *   --repeats=N       repeats per case (default 5, quick 3)
- *   --connections=N   idle connections for the memory test (default 1000)
- *   --out=FILE        result file (default benchmarks/throughput/results-<time>.json)
- *   --only=a,b        run only these parts: raw, libp2p, memory, profile
- *   --verbose         pass child output through
+ * --quick           small sizes, 100 idle connections, no profile
+ * --profile         also profile in quick mode
+ * --no-profile      skip the profiled udx pass in a full run
+ * --bytes=MiB       bytes per throughput case (default 256, quick 16)
+ * --repeats=N       repeats per case (default 5, quick 3)
+ * --connections=N   idle connections for the memory test (default 1000)
+ * --out=FILE        result file (default benchmarks/throughput/results-<time>.json)
+ * --only=a,b        run only these parts: raw, libp2p, memory, profile
+ * --verbose         pass child output through
  *
  * Every wait on a child process is bounded; children are killed on exit,
  * error and signals.
@@ -499,14 +500,14 @@ for (const streams of config.streamCounts) {
 }
 
 const ratioFor = (r: ThroughputRow): string => {
-  if (r.transport !== 'udx') return ''
+  if (r.transport !== 'udx') { return '' }
   const v = ratios[r.stack === 'raw' ? 'raw-1' : `libp2p-${r.streams}`]
   return v == null ? 'n/a' : `${v.toFixed(2)}x`
 }
 
 /** retransmits by the sender and kernel drops at the receiver, per repeat */
 function udxHealth (r: ThroughputRow): string {
-  if (r.transport !== 'udx') return ''
+  if (r.transport !== 'udx') { return '' }
   return r.samples.map(s => s.senderUdx == null ? '?' : `${s.senderUdx.retransmits}/${s.receiverUdx?.packetsDroppedByKernel ?? '?'}`).join(', ')
 }
 

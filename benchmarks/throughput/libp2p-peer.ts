@@ -1,20 +1,20 @@
 /**
  * Child process for the libp2p cases. Usage:
  *
- *   node libp2p-peer.ts '{"role":"receiver","transport":"udx"}'
- *   node libp2p-peer.ts '{"role":"sender","transport":"udx","addr":"...","plan":{...}}'
- *   node libp2p-peer.ts '{"role":"dialer","transport":"udx","addr":"..."}'
+ * node libp2p-peer.ts '{"role":"receiver","transport":"udx"}'
+ * node libp2p-peer.ts '{"role":"sender","transport":"udx","addr":"...","plan":{...}}'
+ * node libp2p-peer.ts '{"role":"dialer","transport":"udx","addr":"..."}'
  *
  * It talks to the orchestrator with the line protocol in ipc.ts.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { CHUNK_SIZE, ECHO_PROTOCOL, SINK_PROTOCOL, STATS_PROTOCOL, cpuNow, diffCounters, memoryAfterGc, parseArgs, payloadChunk, sysNow, udxCounters, withTimeout } from './common.ts'
-import type { UdxCounters } from './common.ts'
 import { emit, fail, onParentMessage } from './ipc.ts'
 import { createBenchNode } from './libp2p-node.ts'
 import { startProfile } from './profiler.ts'
-import type { RunningProfile } from './profiler.ts'
+import type { UdxCounters } from './common.ts'
 import type { BenchNode, TransportName } from './libp2p-node.ts'
+import type { RunningProfile } from './profiler.ts'
 import type { Connection, Stream } from '@libp2p/interface'
 
 export interface SenderPlan {
@@ -401,7 +401,6 @@ async function runDialer (): Promise<void> {
         }
       }
       emit({ type: 'dialed', ms: performance.now() - started, failures, firstError, connections: node!.getConnections().length })
-
     }
   }, shutdown)
 }

@@ -1,9 +1,10 @@
+/* eslint-disable no-console */
 /**
  * Summarise V8 .cpuprofile files (from `node --cpu-prof`): self time by
  * layer (udx-native JS, streamx, Noise, yamux, libp2p, this package, native
  * code, GC, ...) and the top functions by self time.
  *
- *   node benchmarks/throughput/profile-summary.ts <file.cpuprofile>...
+ * node benchmarks/throughput/profile-summary.ts <file.cpuprofile>...
  *
  * Self time of a sample is the interval until the next sample. Time spent in
  * C/C++ called from JS (N-API calls into udx-native, node:crypto, syscalls
@@ -57,26 +58,26 @@ export function categorize (frame: CallFrame): string {
   const fn = frame.functionName
 
   if (url === '') {
-    if (fn === '(idle)') return 'idle'
-    if (fn === '(garbage collector)') return 'GC'
-    if (fn === '(program)') return 'native, outside JS (libuv/libudx/kernel)'
-    if (fn === '(root)') return 'root'
+    if (fn === '(idle)') { return 'idle' }
+    if (fn === '(garbage collector)') { return 'GC' }
+    if (fn === '(program)') { return 'native, outside JS (libuv/libudx/kernel)' }
+    if (fn === '(root)') { return 'root' }
     return 'native/builtin called from JS'
   }
-  if (url.startsWith('wasm://')) return 'wasm (Noise as-chacha20poly1305, <1200 B)'
-  if (url.includes('/udx-native/')) return 'udx-native JS'
-  if (url.includes('/streamx/') || url.includes('/fast-fifo/') || url.includes('/text-decoder/') || url.includes('/b4a/')) return 'streamx'
-  if (url.includes('/libp2p-noise/') || url.includes('/as-chacha20poly1305/') || url.includes('/as-sha256/') || url.includes('/@noble/')) return 'Noise (framing + crypto)'
-  if (url.includes('/libp2p-yamux/')) return 'yamux'
-  if (url.includes('/uint8arraylist/') || url.includes('/uint8arrays/')) return 'uint8arraylist'
-  if (url.includes('/@libp2p/utils/')) return '@libp2p/utils (message streams)'
-  if (url.includes('/node_modules/libp2p/') || url.includes('/node_modules/@libp2p/')) return 'libp2p (other)'
-  if (url.includes('/node_modules/')) return 'other deps'
-  if (url.includes('/benchmarks/')) return 'benchmark harness'
-  if (url.includes('/src/')) return 'libp2p-udp-holepunch (src/)'
-  if (url.startsWith('node:internal/crypto')) return 'node:crypto'
-  if (url.startsWith('node:internal/streams') || url.startsWith('node:net') || url.startsWith('node:internal/stream_base')) return 'node streams/net'
-  if (url.startsWith('node:')) return 'node core (other)'
+  if (url.startsWith('wasm://')) { return 'wasm (Noise as-chacha20poly1305, <1200 B)' }
+  if (url.includes('/udx-native/')) { return 'udx-native JS' }
+  if (url.includes('/streamx/') || url.includes('/fast-fifo/') || url.includes('/text-decoder/') || url.includes('/b4a/')) { return 'streamx' }
+  if (url.includes('/libp2p-noise/') || url.includes('/as-chacha20poly1305/') || url.includes('/as-sha256/') || url.includes('/@noble/')) { return 'Noise (framing + crypto)' }
+  if (url.includes('/libp2p-yamux/')) { return 'yamux' }
+  if (url.includes('/uint8arraylist/') || url.includes('/uint8arrays/')) { return 'uint8arraylist' }
+  if (url.includes('/@libp2p/utils/')) { return '@libp2p/utils (message streams)' }
+  if (url.includes('/node_modules/libp2p/') || url.includes('/node_modules/@libp2p/')) { return 'libp2p (other)' }
+  if (url.includes('/node_modules/')) { return 'other deps' }
+  if (url.includes('/benchmarks/')) { return 'benchmark harness' }
+  if (url.includes('/src/')) { return 'libp2p-udp-holepunch (src/)' }
+  if (url.startsWith('node:internal/crypto')) { return 'node:crypto' }
+  if (url.startsWith('node:internal/streams') || url.startsWith('node:net') || url.startsWith('node:internal/stream_base')) { return 'node streams/net' }
+  if (url.startsWith('node:')) { return 'node core (other)' }
   return 'other'
 }
 
@@ -184,7 +185,7 @@ export function formatSummary (summary: ProfileSummary, label = summary.file, to
   lines.push(`${label}: ${summary.busyMs} ms busy of ${summary.totalMs} ms sampled`)
   lines.push('  self time by layer:')
   for (const c of summary.categories) {
-    if (c.pctOfBusy < 0.5) continue
+    if (c.pctOfBusy < 0.5) { continue }
     lines.push(`    ${c.pctOfBusy.toFixed(1).padStart(5)}%  ${c.category}`)
   }
   lines.push('  top functions by self time:')

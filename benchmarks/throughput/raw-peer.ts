@@ -2,8 +2,8 @@
  * Child process for the reference rows without libp2p: one raw udx-native
  * stream, or one plain TCP socket, between two processes on 127.0.0.1.
  *
- *   node raw-peer.ts '{"role":"receiver","transport":"udx"}'
- *   node raw-peer.ts '{"role":"sender","transport":"udx","port":1234,"rounds":[...]}'
+ * node raw-peer.ts '{"role":"receiver","transport":"udx"}'
+ * node raw-peer.ts '{"role":"sender","transport":"udx","port":1234,"rounds":[...]}'
  *
  * Each round is an 8-byte big-endian length followed by that many bytes; the
  * receiver answers each round with one JSON line (byte count and the CPU time
@@ -12,11 +12,11 @@
 import net from 'node:net'
 import UDX from 'udx-native'
 import { CHUNK_SIZE, cpuNow, diffCounters, parseArgs, payloadChunk, sysNow, udxCounters, withTimeout } from './common.ts'
-import type { UdxCounters } from './common.ts'
 import { emit, fail, onParentMessage } from './ipc.ts'
 import { startProfile } from './profiler.ts'
-import type { RunningProfile } from './profiler.ts'
+import type { UdxCounters } from './common.ts'
 import type { Message } from './ipc.ts'
+import type { RunningProfile } from './profiler.ts'
 import type { Duplex } from 'node:stream'
 
 interface Args {
@@ -101,6 +101,7 @@ async function sendRounds (stream: ByteStream, rounds: number[], timeoutMs: numb
 
   const nextAck = async (): Promise<any> => {
     while (!acks.includes('\n')) {
+      // eslint-disable-next-line no-loop-func -- the resolver is replaced on each wait by design
       await new Promise<void>(resolve => { onAck = resolve })
     }
     const i = acks.indexOf('\n')

@@ -5,8 +5,8 @@ import { PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { decodeProbe, elapsedSince, encodeProbe, probeTimestamp } from './probe.ts'
 import { expandTargets } from './targets.ts'
 import type { PunchPlan, Side } from './plan.ts'
-import type { ProbeDatagram, ProbeType } from './probe.ts'
 import type { ProbeRouter, ProbeSession } from './probe-router.ts'
+import type { ProbeDatagram, ProbeType } from './probe.ts'
 import type { Target } from './targets.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { RemoteInfo } from '../socket/datagram-socket.ts'
@@ -65,17 +65,17 @@ interface Sender {
  * Runs one side's punch plan on real sockets:
  *
  * 1. open the plan's extra sockets and register the session with the probe
- *    router of every socket
+ * router of every socket
  * 2. wait the plan's start delay (the start-time sync)
  * 3. if the plan primes, send low-TTL datagrams to every target so our NAT
- *    opens mappings without the remote filter seeing them, then wait
+ * opens mappings without the remote filter seeing them, then wait
  * 4. every `intervalMs`, send `probesPerRound` probes from each socket to
- *    its next targets, until a path is selected, `budgetMs` passes or
- *    `maxProbes` datagrams went out
+ * its next targets, until a path is selected, `budgetMs` passes or
+ * `maxProbes` datagrams went out
  * 5. answer every valid probe with an ack from the socket it reached
  * 6. the initiator selects the first path on which a valid probe or ack
- *    arrives and sends SELECT on it (again for every later probe on it);
- *    the responder takes the path on which SELECT arrives
+ * arrives and sends SELECT on it (again for every later probe on it);
+ * the responder takes the path on which SELECT arrives
  * 7. stop sending at once; close every extra socket except the selected one
  *
  * Abort stops sending at once, releases every timer and socket and rejects

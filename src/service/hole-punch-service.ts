@@ -212,7 +212,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       // the peer may have won a simultaneous start: its session answers ours
       const other = this.sessions.get(peerId.toString())
       if (other != null && other.session.side === 'responder') {
-        return await other.promise
+        return other.promise
       }
 
       if (options.fallbackToRelay === true && !signal.aborted && relayed.status === 'open') {

@@ -1,6 +1,6 @@
 import UDX from 'udx-native'
-import { BoundSocket } from './bound-socket.ts'
 import { RECENT_PORT_MAX, RECENT_PORT_MEMORY_MS, RECENT_PORT_RETRIES } from '../constants.ts'
+import { BoundSocket } from './bound-socket.ts'
 import { StreamIdAllocator } from './stream-ids.ts'
 import type { DatagramHandler, RemoteInfo } from './datagram-socket.ts'
 import type { SocketMetrics } from './socket-metrics.ts'
@@ -86,14 +86,17 @@ export class SocketPool {
    */
   bindExtra (host: string, port = 0): BoundSocket {
     let socket = this.createSocket(host, port)
+    const ephemeral = port === 0
 
     // an ephemeral port the kernel hands out again soon after it was closed
     // would inherit that socket's NAT state (an open filter, a mapping):
     // fresh sockets must look fresh to the NAT. Bounded retries.
-    for (let i = 0; port === 0 && i < RECENT_PORT_RETRIES && this.recentlyClosed(socket.address().port); i++) {
-      const reused = socket
-      socket = this.createSocket(host, 0)
-      void reused.close()
+    if (ephemeral) {
+      for (let i = 0; i < RECENT_PORT_RETRIES && this.recentlyClosed(socket.address().port); i++) {
+        const reused = socket
+        socket = this.createSocket(host, 0)
+        void reused.close()
+      }
     }
 
     this.extra.add(socket)

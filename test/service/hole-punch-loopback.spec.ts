@@ -1,7 +1,7 @@
 import { expect } from 'aegir/chai'
 import { createPeer, createRelay, relayStunServer, reserveOnRelay, udxTransportOf } from '../fixtures/relay-network.ts'
-import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
 import type { PunchFailureEvent } from '../../src/index.ts'
+import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**

@@ -1,10 +1,10 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { Lab, NAT_TYPES } from '../../../src/lab/index.ts'
 import { hasDirectFlow, startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { Lab, NAT_TYPES } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
-import type { NatType } from '../../../src/lab/index.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
+import type { NatType } from '../../../src/lab/index.ts'
 
 const TRIALS = Number(process.env.PUNCH_TRIALS ?? 3)
 
