@@ -591,3 +591,14 @@ export const RELAY_RETIRE_MAX_WAIT_MS = 10 * 60_000
  * for a few dozen directly connected peers, bounded so peers cannot grow it
  */
 export const MAX_IDENTIFY_OBSERVATIONS = 64
+
+/**
+ * How often the service re-observes its NAT when STUN servers are set, in ms.
+ * A punch refreshes a profile older than NAT_PROFILE_MAX_AGE_MS by itself,
+ * so this only keeps getNatProfile() current for monitoring and for peers
+ * that ask; 5 minutes costs about 13 STUN transactions per 5 minutes.
+ */
+export const NAT_REFRESH_INTERVAL_MS = 5 * 60_000
+
+/** A scheduled NAT refresh is abandoned after this long, in ms */
+export const NAT_REFRESH_TIMEOUT_MS = 30_000

@@ -1,8 +1,9 @@
 import os from 'node:os'
 import { AbortError, TypedEventEmitter, isPeerId, serviceCapabilities, setMaxListeners } from '@libp2p/interface'
+import { repeatingTask } from '@libp2p/utils'
 import { CustomProgressEvent } from 'progress-events'
 import {
-  COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_CONCURRENT_PUNCHES, MAX_CANDIDATES, MAX_EXTRA_SOCKETS,
+  COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_CONCURRENT_PUNCHES, MAX_CANDIDATES, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS,
   RELAY_RETIRE_MAX_WAIT_MS, RELAY_RETIRE_POLL_MS
 } from '../constants.ts'
 import { CoordinationFailedError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError } from '../errors.ts'
@@ -22,6 +23,7 @@ import type { StunServerSet } from '../nat/stun/server-set.ts'
 import type { Candidate } from '../punch/plan.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, Connection, CounterGroup, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { RepeatingTask } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 interface ServiceMetrics {
@@ -46,6 +48,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   private transport?: UDXTransport
   private removeHandlers: Array<() => void> = []
   private stunServers?: StunServerSet
+  private natRefresh?: RepeatingTask
   private readonly metrics?: ServiceMetrics
   private started = false
 
@@ -120,9 +123,16 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     }
 
     if ((this.init.stunServers ?? []).length > 0) {
-      this.nat.refresh({ signal: this.shutdownController.signal }).catch(err => {
-        this.log('initial NAT discovery failed - %e', err)
+      // at start, then on a schedule; a punch refreshes a stale profile itself
+      this.natRefresh = repeatingTask(async (options) => {
+        await this.nat.refresh(options).catch(err => {
+          this.log('NAT discovery failed - %e', err)
+        })
+      }, this.init.natRefreshInterval ?? NAT_REFRESH_INTERVAL_MS, {
+        runImmediately: true,
+        timeout: NAT_REFRESH_TIMEOUT_MS
       })
+      this.natRefresh.start()
     }
   }
 
@@ -133,6 +143,8 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     await Promise.allSettled([...this.sessions.values()].map(async ({ promise }) => promise))
     await this.components.registrar.unhandle(COORDINATION_PROTOCOL)
 
+    this.natRefresh?.stop()
+    this.natRefresh = undefined
     this.stunServers?.stop()
     this.stunServers = undefined
 

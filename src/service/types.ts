@@ -32,6 +32,14 @@ export interface HolePunchInit {
   stunServers?: StunServerAddress[]
 
   /**
+   * How often to observe our NAT again with the STUN servers, in ms (a
+   * punch also refreshes a profile older than 30 s by itself)
+   *
+   * @default 300000
+   */
+  natRefreshInterval?: number
+
+  /**
    * Which of our interface addresses may be offered to peers as LAN
    * candidates. The default offers every non-loopback, non-link-local
    * address.
