@@ -191,6 +191,25 @@ describe('udx transport between two libp2p nodes on loopback', function () {
     expect(countTimers()).to.be.at.most(timersBefore)
   })
 
+  it('listens and dials over IPv6 too', async function () {
+    const v6Listener = await createUdxNode({ listen: ['/ip6/::1/udp/0/udx'] }).catch(() => undefined)
+
+    if (v6Listener == null) {
+      // no ::1 on this host (IPv6 disabled): nothing to test
+      return this.skip()
+    }
+
+    try {
+      const addr = v6Listener.getMultiaddrs()[0]
+      expect(addr.toString()).to.match(/^\/ip6\/::1\/udp\/[1-9]\d*\/udx\//)
+      const rtt = await dialer.services.ping.ping(addr, { signal: AbortSignal.timeout(5_000) })
+      expect(rtt).to.be.a('number')
+      expect(dialer.getConnections(v6Listener.peerId)[0].remoteAddr.toString()).to.include('/ip6/::1/')
+    } finally {
+      await v6Listener.stop()
+    }
+  })
+
   it('closes the listener with an open connection and releases its socket', async () => {
     await dialer.services.ping.ping(listener.getMultiaddrs()[0])
     const transport = getTransport(listener)
