@@ -546,11 +546,12 @@ export const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000
 export const COORDINATION_STEP_TIMEOUT_MS = 10_000
 
 /**
- * When the initiator sends SELECT on the path it picked, in ms after the
- * pick. Three copies spread over 150 ms survive the loss of one or two; the
- * initiator also answers every later probe on the path with SELECT.
+ * When the initiator sends SELECT again on the path it picked, in ms after
+ * the first SELECT (sent at once, before its first UDX packet). Three
+ * copies spread over 150 ms survive the loss of one or two; the initiator
+ * also answers every later probe on the path with SELECT.
  */
-export const PUNCH_SELECT_REPEATS_MS = [0, 30, 150]
+export const PUNCH_SELECT_REPEATS_MS = [30, 150]
 
 // ---------------------------------------------------------------------------
 // service layer

@@ -344,7 +344,7 @@ export class PunchExecution implements ProbeSession {
       // answered with SELECT as well (see receive)
       this.send(socket, remote, { type: 'select' }, false)
 
-      for (const delay of PUNCH_SELECT_REPEATS_MS.filter(ms => ms > 0)) {
+      for (const delay of PUNCH_SELECT_REPEATS_MS) {
         const timer = setTimeout(() => {
           this.timers.delete(timer)
           this.send(socket, remote, { type: 'select' }, false)

@@ -10,8 +10,8 @@ import { CoordinationFailedError, NoRelayedConnectionError, NoUdxTransportError,
 import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
 import { PunchHistory } from '../punch/history.ts'
-import { classifyNat, pairClassOf } from '../punch/planner.ts'
 import { ProbeRouter } from '../punch/probe-router.ts'
+import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
 import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts'
 import { UDXTransport } from '../transport/udx-transport.ts'
 import { CoordinationChannel } from './coordination-channel.ts'
@@ -380,7 +380,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
 
     this.history.record({
       peer: session.peer.toString(),
-      pairClass: plan.pairClass ?? pairClassOf(classifyNat(this.nat.getProfile()), 'unknown'),
+      pairClass: plan.pairClass,
       strategy: plan.pairStrategy,
       success,
       elapsedMs,
@@ -525,13 +525,13 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const out: Candidate[] = []
 
     for (const address of this.nat.getProfile().publicAddresses) {
-      if (address.family === local.family && defaultLanFilter(address.host)) {
+      if (address.family === local.family && !isLocalOnly(address.host)) {
         out.push({ host: address.host, port: address.port, family: address.family, kind: 'public', source: 'stun' })
       }
     }
 
     const filter = this.init.lanAddressFilter ?? defaultLanFilter
-    const hosts = local.host === '0.0.0.0' || local.host === '::' ? interfaceAddresses(local.family) : [local.host]
+    const hosts = isWildcard(local.host) ? interfaceAddresses(local.family) : [local.host]
 
     for (const host of hosts) {
       if (filter(host) && !out.some(c => c.host === host && c.port === local.port)) {
@@ -551,5 +551,5 @@ function interfaceAddresses (family: 4 | 6): string[] {
 }
 
 function defaultLanFilter (host: string): boolean {
-  return !host.startsWith('127.') && host !== '::1' && !host.startsWith('169.254.') && !host.toLowerCase().startsWith('fe80:')
+  return !isLocalOnly(host)
 }

@@ -6,6 +6,7 @@ import { CoordinationFailedError, PunchAbortedByPeerError, PunchFailedError } fr
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
 import { PunchExecution } from '../punch/executor.ts'
 import { classifyNat, pairClassOf, planFromSummary, planPunch } from '../punch/planner.ts'
+import { isLocalOnly } from '../socket/host-scope.ts'
 import type { CoordinationChannel } from './coordination-channel.ts'
 import type { NatMonitor } from './nat-monitor.ts'
 import type { HolePunchProgressEvents, PunchInfo, PunchPhase } from './types.ts'
@@ -382,11 +383,6 @@ export class PunchSession {
       maxExtraSockets: Math.min(this.init.maxExtraSockets, MAX_EXTRA_SOCKETS)
     }
   }
-}
-
-function isLocalOnly (host: string): boolean {
-  const h = host.toLowerCase()
-  return h.startsWith('127.') || h === '::1' || h.startsWith('169.254.') || h.startsWith('fe80:')
 }
 
 /**

@@ -1,6 +1,7 @@
 import UDX from 'udx-native'
 import { RECENT_PORT_MAX, RECENT_PORT_MEMORY_MS, RECENT_PORT_RETRIES } from '../constants.ts'
 import { BoundSocket } from './bound-socket.ts'
+import { isLoopback, isWildcard } from './host-scope.ts'
 import { StreamIdAllocator } from './stream-ids.ts'
 import type { DatagramHandler, RemoteInfo } from './datagram-socket.ts'
 import type { SocketMetrics } from './socket-metrics.ts'
@@ -243,12 +244,4 @@ export class SocketPool {
     removers.push(remove)
     this.removers.set(socket, removers)
   }
-}
-
-export function isWildcard (host: string): boolean {
-  return host === '0.0.0.0' || host === '::'
-}
-
-export function isLoopback (host: string): boolean {
-  return host.startsWith('127.') || host === '::1'
 }

@@ -60,10 +60,6 @@ export class HandshakeAcceptor<T> implements Acceptor {
     this.halfOpenTimeout = init.halfOpenTimeout ?? HANDSHAKE_HALF_OPEN_TIMEOUT
   }
 
-  get halfOpenCount (): number {
-    return this.halfOpen.size
-  }
-
   onOpen (message: HandshakeMessage, from: RemoteInfo): void {
     if (this.closed) {
       this.init.socket.drop('handshake-closing', from)

@@ -93,10 +93,6 @@ export class HandshakeHandler implements DatagramHandler {
       }
     }
   }
-
-  get pendingCount (): number {
-    return this.pending.size
-  }
 }
 
 export function pendingKey (remote: { host: string, port: number }, nonce: Uint8Array): string {

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { AlreadyStartedError, TypedEventEmitter, setMaxListeners } from '@libp2p/interface'
 import { CONNECTION_CLOSE_TIMEOUT } from '../constants.ts'
-import { isWildcard } from '../socket/socket-pool.ts'
+import { isLinkLocal, isWildcard } from '../socket/host-scope.ts'
 import { HandshakeAcceptor } from './handshake-acceptor.ts'
 import { addressToUdxMultiaddr, udxMultiaddrToAddress } from './multiaddr.ts'
 import { UDXMultiaddrConnection } from './udx-connection.ts'
@@ -118,7 +118,7 @@ export class UDXListener extends TypedEventEmitter<ListenerEvents> implements Li
           continue
         }
 
-        if (netAddr.address.startsWith('169.254.') || netAddr.address.toLowerCase().startsWith('fe80:')) {
+        if (isLinkLocal(netAddr.address)) {
           continue
         }
 

@@ -12,7 +12,7 @@ import { UDXMultiaddrConnection } from './udx-connection.ts'
 import type { TransportMetrics } from './transport-metrics.ts'
 import type { DirectConnectionOptions, UDXComponents, UDXDialEvents, UDXDialOptions, UDXInit } from './types.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
-import type { Connection, CreateListenerOptions, Listener, Logger, Startable, Transport, Upgrader } from '@libp2p/interface'
+import type { Connection, CreateListenerOptions, Listener, Logger, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export const UDX_TRANSPORT_TAG = 'libp2p-udp-holepunch/udx'
@@ -241,12 +241,5 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
     }
 
     return handler
-  }
-
-  /**
-   * The upgrader, when libp2p provided one
-   */
-  get upgrader (): Upgrader | undefined {
-    return this.components.upgrader
   }
 }
