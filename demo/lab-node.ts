@@ -20,7 +20,6 @@
  * {"cmd":"dial","id":N,"target":"<multiaddr>"}
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { createInterface } from 'node:readline'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -31,16 +30,13 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { holePunch, udx, UDXTransport } from '../src/index.ts'
+import { emit, serveCommands } from './json-lines.ts'
 import type { HolePunch } from '../src/index.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 
 const TRANSFER_PROTOCOL = '/lab/transfer/1.0.0'
 const [role, ...args] = process.argv.slice(2)
-
-function emit (event: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(event) + '\n')
-}
 
 function describe (connection: Connection): Record<string, unknown> {
   return {
@@ -464,17 +460,4 @@ async function handle (node: Node, command: any): Promise<void> {
 
 const node = role === 'relay' ? await startRelay(args) : await startPeer(args[0], args[1])
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  let command
-  try {
-    command = JSON.parse(line)
-  } catch {
-    emit({ event: 'error', error: `not JSON: ${line}` })
-    return
-  }
-  void handle(node, command)
-})
-
-process.on('SIGTERM', () => {
-  void Promise.resolve(node.stop()).finally(() => process.exit(0))
-})
+serveCommands(async (command) => { await handle(node, command) }, async () => { await node.stop() })

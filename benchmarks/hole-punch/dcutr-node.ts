@@ -19,7 +19,6 @@
  *
  * Set DEBUG=libp2p:dcutr* to see why DCUtR gives up (on stderr).
  */
-import { createInterface } from 'node:readline'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNAT } from '@libp2p/autonat'
@@ -30,14 +29,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { emit, serveCommands } from '../../demo/json-lines.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
 const RELAY_PORT = 4101
 const [role, ...args] = process.argv.slice(2)
-
-function emit (event: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(event) + '\n')
-}
 
 function describe (connection: Connection): Record<string, unknown> {
   return {
@@ -181,17 +177,4 @@ async function handle (node: Libp2p, command: any): Promise<void> {
 
 const node = role === 'relay' ? await startRelay(args) : await startPeer(args[0])
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  let command
-  try {
-    command = JSON.parse(line)
-  } catch {
-    emit({ event: 'error', error: `not JSON: ${line}` })
-    return
-  }
-  void handle(node, command)
-})
-
-process.on('SIGTERM', () => {
-  void Promise.resolve(node.stop()).finally(() => process.exit(0))
-})
+serveCommands(async (command) => { await handle(node, command) }, async () => { await node.stop() })

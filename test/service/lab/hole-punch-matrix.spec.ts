@@ -1,6 +1,6 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { hasDirectFlow, startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { hasDirectFlow, startPeersBehindRelay, stopNodes } from '../../../demo/lab-driver.ts'
 import { Lab, NAT_TYPES } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
@@ -43,15 +43,14 @@ describe('hole punching across every pair of NAT types (NAT lab)', function () {
       sites: NAT_TYPES.flatMap((nat, i) => [{ name: `x${i}`, nat }, { name: `y${i}`, nat }]),
       publicHosts: ['relay']
     })
-    relay = await startRelayNode(lab.host('relay'))
-    const l = lab
-    const r = relay
-    xs.push(...await Promise.all(NAT_TYPES.map(async (_, i) => startPeerNode(l.host(`x${i}1`), r, l.host('relay')))))
-    ys.push(...await Promise.all(NAT_TYPES.map(async (_, i) => startPeerNode(l.host(`y${i}1`), r, l.host('relay')))))
+    const started = await startPeersBehindRelay(lab, NAT_TYPES.flatMap((_, i) => [`x${i}1`, `y${i}1`]))
+    relay = started.relay
+    xs.push(...NAT_TYPES.map((_, i) => started.nodes[`x${i}1`]))
+    ys.push(...NAT_TYPES.map((_, i) => started.nodes[`y${i}1`]))
   })
 
   after(async () => {
-    await Promise.allSettled([...xs, ...ys, ...(relay != null ? [relay] : [])].map(async n => { await n.stop() }))
+    await stopNodes([...xs, ...ys, relay])
     await lab?.destroy()
 
     if (results.length > 0) {

@@ -1,6 +1,6 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { startPeersBehindRelay, stopNodes } from '../../../demo/lab-driver.ts'
 import { Lab } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
@@ -27,17 +27,14 @@ describe('hole-punch scenario: cancellation mid-punch (NAT lab)', function () {
       ],
       publicHosts: ['relay']
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay
     // one fresh pair per test: the punch history of a node counts failures
-    const names = ['pr1', 'pr2', 'pr3', 'rnd1', 'rnd2', 'rnd3']
-    const started = await Promise.all(names.map(async name => startPeerNode(l.host(name), r, l.host('relay'), { DEBUG: 'libp2p:udx*' })))
-    names.forEach((name, i) => { nodes[name] = started[i] })
+    const started = await startPeersBehindRelay(lab, ['pr1', 'pr2', 'pr3', 'rnd1', 'rnd2', 'rnd3'], { DEBUG: 'libp2p:udx*' })
+    relay = started.relay
+    Object.assign(nodes, started.nodes)
   })
 
   after(async () => {
-    await Promise.allSettled([...Object.values(nodes), ...(relay != null ? [relay] : [])].map(async n => { await n.stop() }))
+    await stopNodes([...Object.values(nodes), relay])
     await lab?.destroy()
   })
 

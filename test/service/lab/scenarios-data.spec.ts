@@ -1,6 +1,6 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { hasDirectFlow, startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { hasDirectFlow, startPeersBehindRelay, stopNodes } from '../../../demo/lab-driver.ts'
 import { Lab } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
@@ -40,17 +40,14 @@ describe('hole-punch scenario: data across the upgrade (NAT lab)', function () {
       sites: ['a', 'b', 'c', 'd'].map(name => ({ name, nat: 'port-restricted' as const })),
       publicHosts: ['relay']
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay
-    const names = ['a1', 'b1', 'c1', 'd1']
-    const started = await Promise.all(names.map(async name => startPeerNode(l.host(name), r, l.host('relay'))))
-    names.forEach((name, i) => { nodes[name] = started[i] })
+    const started = await startPeersBehindRelay(lab, ['a1', 'b1', 'c1', 'd1'])
+    relay = started.relay
+    Object.assign(nodes, started.nodes)
     await Promise.all(Object.values(nodes).map(async n => n.request({ cmd: 'serve-echo' })))
   })
 
   after(async () => {
-    await Promise.allSettled([...Object.values(nodes), ...(relay != null ? [relay] : [])].map(async n => { await n.stop() }))
+    await stopNodes([...Object.values(nodes), relay])
     await lab?.destroy()
   })
 
@@ -137,14 +134,13 @@ describe('hole-punch scenario: automatic upgrade of a relayed connection (NAT la
       sites: [{ name: 'x', nat: 'port-restricted' }, { name: 'y', nat: 'port-restricted' }],
       publicHosts: ['relay']
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay;
-    [x, y] = await Promise.all(['x1', 'y1'].map(async name => startPeerNode(l.host(name), r, l.host('relay'), { LAB_AUTO_UPGRADE: 'true' })))
+    const started = await startPeersBehindRelay(lab, ['x1', 'y1'], { LAB_AUTO_UPGRADE: 'true' })
+    relay = started.relay
+    ;({ x1: x, y1: y } = started.nodes)
   })
 
   after(async () => {
-    await Promise.allSettled([x, y, relay].filter(n => n != null).map(async n => { await n.stop() }))
+    await stopNodes([x, y, relay])
     await lab?.destroy()
   })
 

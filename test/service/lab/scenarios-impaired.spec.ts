@@ -1,6 +1,6 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { hasDirectFlow, startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { hasDirectFlow, startPeersBehindRelay, stopNodes } from '../../../demo/lab-driver.ts'
 import { Lab } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
@@ -44,16 +44,13 @@ describe('hole-punch scenario: 10% packet loss on both NATs (NAT lab)', function
       ],
       publicHosts: ['relay']
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay
-    const names = ['pra1', 'prb1', 'prc1', 'rnd1']
-    const started = await Promise.all(names.map(async name => startPeerNode(l.host(name), r, l.host('relay'))))
-    names.forEach((name, i) => { nodes[name] = started[i] })
+    const started = await startPeersBehindRelay(lab, ['pra1', 'prb1', 'prc1', 'rnd1'])
+    relay = started.relay
+    Object.assign(nodes, started.nodes)
   })
 
   after(async () => {
-    await Promise.allSettled([...Object.values(nodes), ...(relay != null ? [relay] : [])].map(async n => { await n.stop() }))
+    await stopNodes([...Object.values(nodes), relay])
     await lab?.destroy()
     for (const line of rates) {
       console.log(line)
@@ -120,14 +117,13 @@ describe('hole-punch scenario: the relay dies mid-coordination (NAT lab)', funct
       ],
       publicHosts: [{ name: 'relay', delayMs: 150 }]
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay;
-    [x, y] = await Promise.all(['x1', 'y1'].map(async name => startPeerNode(l.host(name), r, l.host('relay'), { DEBUG: 'libp2p:udx*' })))
+    const started = await startPeersBehindRelay(lab, ['x1', 'y1'], { DEBUG: 'libp2p:udx*' })
+    relay = started.relay
+    ;({ x1: x, y1: y } = started.nodes)
   })
 
   afterEach(async () => {
-    await Promise.allSettled([x, y, relay].filter(n => n != null).map(async n => { await n.stop() }))
+    await stopNodes([x, y, relay])
     x = y = relay = undefined
     await lab?.destroy()
     lab = undefined

@@ -1,6 +1,6 @@
 /* eslint-disable no-console */
 import { expect } from 'aegir/chai'
-import { hasDirectFlow, startPeerNode, startRelayNode } from '../../../demo/lab-driver.ts'
+import { hasDirectFlow, startPeersBehindRelay, stopNodes } from '../../../demo/lab-driver.ts'
 import { Lab } from '../../../src/lab/index.ts'
 import { requireRootOrSkip } from '../../lab/helpers/require-root.ts'
 import type { LabNode } from '../../../demo/lab-driver.ts'
@@ -31,17 +31,14 @@ describe('hole-punch scenario: double NAT (NAT lab)', function () {
       ],
       publicHosts: ['relay']
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay
-    const names = ['dseq1', 'drand1', 'pra1', 'prb1']
-    const started = await Promise.all(names.map(async name => startPeerNode(l.host(name), r, l.host('relay'))))
-    names.forEach((name, i) => { nodes[name] = started[i] })
+    const started = await startPeersBehindRelay(lab, ['dseq1', 'drand1', 'pra1', 'prb1'])
+    relay = started.relay
+    Object.assign(nodes, started.nodes)
     await Promise.all(Object.values(nodes).map(async n => n.request({ cmd: 'serve-echo' })))
   })
 
   after(async () => {
-    await Promise.allSettled([...Object.values(nodes), ...(relay != null ? [relay] : [])].map(async n => { await n.stop() }))
+    await stopNodes([...Object.values(nodes), relay])
     await lab?.destroy()
     for (const line of summary) {
       console.log(line)
@@ -118,16 +115,13 @@ describe('hole-punch scenario: two peers behind the same NAT (NAT lab)', functio
       ],
       publicHosts: ['relay']
     })
-    const l = lab
-    relay = await startRelayNode(l.host('relay'))
-    const r = relay
-    const names = ['hp1', 'hp2', 'nohp1', 'nohp2']
-    const started = await Promise.all(names.map(async name => startPeerNode(l.host(name), r, l.host('relay'))))
-    names.forEach((name, i) => { nodes[name] = started[i] })
+    const started = await startPeersBehindRelay(lab, ['hp1', 'hp2', 'nohp1', 'nohp2'])
+    relay = started.relay
+    Object.assign(nodes, started.nodes)
   })
 
   after(async () => {
-    await Promise.allSettled([...Object.values(nodes), ...(relay != null ? [relay] : [])].map(async n => { await n.stop() }))
+    await stopNodes([...Object.values(nodes), relay])
     await lab?.destroy()
   })
 
