@@ -1,4 +1,4 @@
-import { MAX_IDENTIFY_OBSERVATIONS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
+import { MAX_IDENTIFY_OBSERVATIONS, NAT_CLASSIFICATION_MAX_AGE_MS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
 import { classify } from '../nat/classify/classify.ts'
 import { discoverNat } from '../nat/discovery/discover.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
@@ -33,7 +33,10 @@ export class NatMonitor {
   private profile: NatProfile = UNKNOWN_NAT_PROFILE
   /** identify observations of our udx socket, newest last, bounded */
   private readonly identified: Observation[] = []
+  /** when the profile was last confirmed (full discovery or same mapping) */
   private refreshedAt = 0
+  /** when the last full discovery classified the NAT */
+  private classifiedAt = 0
   private running?: Promise<NatProfile>
   private client?: StunClient
   private clientSocket?: BoundSocket
@@ -61,11 +64,40 @@ export class NatMonitor {
     }
 
     try {
+      // the NAT's behaviour changes rarely, its mapping of our socket more
+      // often: while the classification is recent, one binding request that
+      // finds the same mapping is enough (one RTT instead of a full run)
+      if (await this.confirmMapping(options)) {
+        return this.profile
+      }
+
       return await this.refresh(options)
     } catch (err: any) {
       this.log('could not refresh the NAT profile - %e', err)
       return this.profile
     }
+  }
+
+  /**
+   * True when the classification is younger than
+   * NAT_CLASSIFICATION_MAX_AGE_MS and the first server still sees our main
+   * socket at an address of the profile
+   */
+  private async confirmMapping (options?: AbortOptions): Promise<boolean> {
+    const server = this.init.servers[0]
+
+    if (this.client == null || server == null || Date.now() - this.classifiedAt > NAT_CLASSIFICATION_MAX_AGE_MS) {
+      return false
+    }
+
+    const { mapped } = await this.client.binding(server, { signal: options?.signal, maxTransmissions: 3 })
+    const same = this.profile.publicAddresses.some(a => a.host === mapped.host && a.port === mapped.port)
+
+    if (same) {
+      this.refreshedAt = Date.now()
+    }
+
+    return same
   }
 
   async refresh (options?: AbortOptions): Promise<NatProfile> {
@@ -155,6 +187,7 @@ export class NatMonitor {
     })
     this.profile = discovery.profile
     this.refreshedAt = Date.now()
+    this.classifiedAt = this.refreshedAt
     this.log('NAT profile in %d ms: %s, mapping %s, filtering %s, allocation %s, public %s', Date.now() - started,
       this.profile.reachability, this.profile.mapping, this.profile.filtering, this.profile.allocation.kind,
       this.profile.publicAddresses.map(a => `${a.host}:${a.port}`).join(' '))
