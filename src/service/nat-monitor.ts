@@ -1,4 +1,4 @@
-import { MAX_IDENTIFY_OBSERVATIONS, NAT_CLASSIFICATION_MAX_AGE_MS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
+import { MAX_IDENTIFY_OBSERVATIONS, MAX_PUBLIC_ADDRESSES, NAT_CLASSIFICATION_MAX_AGE_MS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
 import { classify } from '../nat/classify/classify.ts'
 import { discoverNat } from '../nat/discovery/discover.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
@@ -81,7 +81,8 @@ export class NatMonitor {
   /**
    * True when the classification is younger than
    * NAT_CLASSIFICATION_MAX_AGE_MS and the first server still sees our main
-   * socket at an address of the profile
+   * socket at an address of the profile (or, behind an address-dependent
+   * NAT, at a new one, which becomes the most recent public address)
    */
   private async confirmMapping (options?: AbortOptions): Promise<boolean> {
     const server = this.init.servers[0]
@@ -91,13 +92,26 @@ export class NatMonitor {
     }
 
     const { mapped } = await this.client.binding(server, { signal: options?.signal, maxTransmissions: 3 })
-    const same = this.profile.publicAddresses.some(a => a.host === mapped.host && a.port === mapped.port)
+    const known = this.profile.publicAddresses.some(a => a.host === mapped.host && a.port === mapped.port)
+    // an address-dependent NAT gives a new mapping once the old binding
+    // expired: that is its known behaviour, not a change of NAT; an
+    // endpoint-independent NAT that moved our mapping has changed
+    const dependent = this.profile.mapping === 'APDM' || this.profile.mapping === 'ADM'
 
-    if (same) {
-      this.refreshedAt = Date.now()
+    if (!known && !dependent) {
+      return false
     }
 
-    return same
+    if (!known) {
+      this.profile = {
+        ...this.profile,
+        publicAddresses: [mapped, ...this.profile.publicAddresses].slice(0, MAX_PUBLIC_ADDRESSES),
+        observedAt: Date.now()
+      }
+    }
+
+    this.refreshedAt = Date.now()
+    return true
   }
 
   async refresh (options?: AbortOptions): Promise<NatProfile> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { COORDINATION_VERSION, MAX_EXTRA_SOCKETS, PUNCH_LINGER_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH } from '../constants.ts'
+import { COORDINATION_VERSION, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH } from '../constants.ts'
 import { CoordinationFailedError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
 import { PunchExecution } from '../punch/executor.ts'
@@ -371,7 +371,7 @@ export class PunchSession {
     if (observed.allocation.kind === 'sequential') {
       const latest = await this.init.nat.latestMapping({ signal: this.init.signal })
       if (latest != null && !isLocalOnly(latest.host)) {
-        publicAddresses = [latest, ...publicAddresses.filter(a => a.host !== latest.host || a.port !== latest.port)].slice(0, 8)
+        publicAddresses = [latest, ...publicAddresses.filter(a => a.host !== latest.host || a.port !== latest.port)].slice(0, MAX_PUBLIC_ADDRESSES)
       }
     }
 
