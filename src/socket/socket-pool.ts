@@ -39,6 +39,8 @@ export class SocketPool {
   private readonly extra = new Set<BoundSocket>()
   private readonly handlerFactories: SocketHandlerFactory[] = []
   private readonly removers = new Map<BoundSocket, Array<() => void>>()
+  /** closes of sockets the pool dropped on its own (rebinds), awaited by close() */
+  private readonly discarding = new Set<Promise<void>>()
   private readonly streams = new Set<UDXStream>()
   /** local port → when a socket on it was closed (insertion order = age) */
   private readonly closedPorts = new Map<number, number>()
@@ -95,13 +97,28 @@ export class SocketPool {
     if (ephemeral) {
       for (let i = 0; i < RECENT_PORT_RETRIES && this.recentlyClosed(socket.address().port); i++) {
         const reused = socket
+        // bind the next one before closing this one, or the kernel may hand
+        // the same port straight back
         socket = this.createSocket(host, 0)
-        void reused.close()
+        this.log.trace('port %d was closed recently, rebinding as %d', reused.address().port, socket.address().port)
+        const closing = this.discard(reused)
+          .catch((err: Error) => {
+            this.log.error('could not close udx socket on recently used port %d - %e', reused.address().port, err)
+          })
+          .finally(() => { this.discarding.delete(closing) })
+        this.discarding.add(closing)
       }
     }
 
     this.extra.add(socket)
     return socket
+  }
+
+  /**
+   * Whether `socket` is one of the extra sockets (`bindExtra`) still open
+   */
+  isExtra (socket: BoundSocket): boolean {
+    return this.extra.has(socket)
   }
 
   async closeSocket (socket: BoundSocket): Promise<void> {
@@ -114,11 +131,19 @@ export class SocketPool {
       }
     }
 
+    this.rememberClosed(socket.address().port)
+    await this.discard(socket)
+  }
+
+  /**
+   * Remove the handlers the pool's factories gave `socket` (and the pool's
+   * references to them) and close it
+   */
+  private async discard (socket: BoundSocket): Promise<void> {
     for (const remove of this.removers.get(socket) ?? []) {
       remove()
     }
     this.removers.delete(socket)
-    this.rememberClosed(socket.address().port)
 
     await socket.close()
   }
@@ -211,7 +236,10 @@ export class SocketPool {
       stream.destroy()
     }
 
-    await Promise.all(this.allSockets().map(async socket => { await this.closeSocket(socket) }))
+    await Promise.all([
+      ...this.allSockets().map(async socket => { await this.closeSocket(socket) }),
+      ...this.discarding
+    ])
   }
 
   get socketCount (): number {

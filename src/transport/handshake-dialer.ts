@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { HANDSHAKE_INITIAL_RTO, HANDSHAKE_MAX_RTO, HANDSHAKE_TIMEOUT } from '../constants.ts'
+import { HANDSHAKE_INITIAL_RTO, HANDSHAKE_MAX_RETRY_RESENDS, HANDSHAKE_MAX_RTO, HANDSHAKE_TIMEOUT } from '../constants.ts'
 import { HandshakeRefusedError, HandshakeTimeoutError } from '../errors.ts'
 import { encodeHandshake, HandshakeType, NONCE_LENGTH } from './handshake-message.ts'
 import type { HandshakeHandler } from './handshake-handler.ts'
@@ -22,6 +22,8 @@ export interface HandshakeDialOptions extends ProgressOptions<UDXDialEvents> {
   log: Logger
   /** @default HANDSHAKE_TIMEOUT */
   timeout?: number
+  /** the listener answered with RETRY (for metrics) */
+  onRetry?(): void
 }
 
 /**
@@ -29,7 +31,8 @@ export interface HandshakeDialOptions extends ProgressOptions<UDXDialEvents> {
  *
  * 1. allocate a UDX stream with a fresh random id
  * 2. send OPEN (nonce, our stream id), retransmitting with doubling backoff
- * 3. on ACCEPT from the dialed ip:port echoing our nonce and stream id, connect our stream to the listener's stream id and return it
+ * 3. on RETRY from the dialed ip:port echoing our nonce and stream id, keep its cookie: every later OPEN carries it; the first HANDSHAKE_MAX_RETRY_RESENDS RETRYs are answered at once, later ones wait for the next scheduled retransmission
+ * 4. on ACCEPT from the dialed ip:port echoing our nonce and stream id, connect our stream to the listener's stream id and return it
  *
  * On abort or timeout every timer, the pending entry and the stream are gone
  * before the promise rejects, and a RESET tells the listener to free its
@@ -43,7 +46,7 @@ export async function dialHandshake (options: HandshakeDialOptions): Promise<UDX
 
   const stream = pool.createStream()
   const nonce = randomBytes(NONCE_LENGTH)
-  const open = encodeHandshake({ type: HandshakeType.OPEN, nonce, streamId: stream.id, echoedStreamId: 0 })
+  let open = encodeHandshake({ type: HandshakeType.OPEN, nonce, streamId: stream.id, echoedStreamId: 0 })
   const started = Date.now()
 
   options.onProgress?.(new CustomProgressEvent('udx:handshake-open'))
@@ -51,6 +54,7 @@ export async function dialHandshake (options: HandshakeDialOptions): Promise<UDX
   return new Promise<UDXStream>((resolve, reject) => {
     let rto = HANDSHAKE_INITIAL_RTO
     let attempts = 0
+    let retries = 0
     let retransmitTimer: ReturnType<typeof setTimeout> | undefined
     let settled = false
 
@@ -79,17 +83,20 @@ export async function dialHandshake (options: HandshakeDialOptions): Promise<UDX
     }
 
     const sendOpen = (): void => {
-      if (settled) {
-        return
-      }
-
       attempts++
       log.trace('send OPEN #%d to %s:%d', attempts, remote.host, remote.port)
       socket.send(open, remote.port, remote.host).catch((err: Error) => {
         fail(err, false)
       })
+    }
 
-      retransmitTimer = setTimeout(sendOpen, rto)
+    const retransmit = (): void => {
+      if (settled) {
+        return
+      }
+
+      sendOpen()
+      retransmitTimer = setTimeout(retransmit, rto)
       rto = Math.min(rto * 2, HANDSHAKE_MAX_RTO)
     }
 
@@ -99,7 +106,10 @@ export async function dialHandshake (options: HandshakeDialOptions): Promise<UDX
     }
 
     const deadline = setTimeout(() => {
-      fail(new HandshakeTimeoutError(`No udx handshake answer from ${remote.host}:${remote.port} after ${attempts} attempts in ${Date.now() - started} ms: check that a udx listener runs there and that UDP can reach it`), true)
+      const message = retries === 0
+        ? `No udx handshake answer from ${remote.host}:${remote.port} after ${attempts} attempts in ${Date.now() - started} ms: check that a udx listener runs there and that UDP can reach it`
+        : `The udx listener at ${remote.host}:${remote.port} answered with ${retries} RETRY(s) but did not accept within ${Date.now() - started} ms (${attempts} OPENs): it is overloaded or under attack`
+      fail(new HandshakeTimeoutError(message), true)
     }, timeout)
 
     const removePending = handler.addPending(remote, nonce, {
@@ -119,9 +129,30 @@ export async function dialHandshake (options: HandshakeDialOptions): Promise<UDX
           return
         }
 
-        log('handshake with %s:%d done in %d ms after %d OPEN(s), streams %d <-> %d', remote.host, remote.port, Date.now() - started, attempts, stream.id, listenerStreamId)
+        log('handshake with %s:%d done in %d ms after %d OPEN(s) and %d RETRY(s), streams %d <-> %d', remote.host, remote.port, Date.now() - started, attempts, retries, stream.id, listenerStreamId)
         options.onProgress?.(new CustomProgressEvent('udx:handshake-accepted'))
         resolve(stream)
+      },
+      onRetry: (cookie: Uint8Array) => {
+        if (settled) {
+          return
+        }
+
+        retries++
+        options.onRetry?.()
+        open = encodeHandshake({ type: HandshakeType.OPEN, nonce, streamId: stream.id, echoedStreamId: 0, cookie })
+
+        if (retries > HANDSHAKE_MAX_RETRY_RESENDS) {
+          log.trace('RETRY #%d from %s:%d: the next retransmission carries its cookie', retries, remote.host, remote.port)
+          return
+        }
+
+        // the path works and the listener wants proof of our address: answer
+        // at once, and keep the backoff where it was (a RETRY is not a loss)
+        log.trace('RETRY #%d from %s:%d: send OPEN with its cookie', retries, remote.host, remote.port)
+        clearTimeout(retransmitTimer)
+        sendOpen()
+        retransmitTimer = setTimeout(retransmit, rto)
       },
       onReset: () => {
         fail(new HandshakeRefusedError(`The udx listener at ${remote.host}:${remote.port} refused the connection`), false)
@@ -129,6 +160,6 @@ export async function dialHandshake (options: HandshakeDialOptions): Promise<UDX
     })
 
     signal.addEventListener('abort', onAbort, { once: true })
-    sendOpen()
+    retransmit()
   })
 }

@@ -11,6 +11,8 @@ export interface PendingDial {
   /** the dialer's stream id, which ACCEPT must echo */
   streamId: number
   onAccept(listenerStreamId: number): void
+  /** the listener wants the OPEN again, with this cookie */
+  onRetry(cookie: Uint8Array): void
   onReset(): void
 }
 
@@ -24,7 +26,7 @@ export interface HandshakeAcceptor {
 
 /**
  * Routes handshake datagrams on one socket: OPEN and RESET to the socket's
- * listener (if it has one), ACCEPT and RESET to the dial they answer.
+ * listener (if it has one), ACCEPT, RETRY and RESET to the dial they answer.
  * Everything that matches no dial or listener is dropped and counted.
  */
 export class HandshakeHandler implements DatagramHandler {
@@ -74,9 +76,15 @@ export class HandshakeHandler implements DatagramHandler {
       return
     }
 
-    // ACCEPT
+    // ACCEPT or RETRY: only from the dialed ip:port (the key), echoing our
+    // nonce (the key) and our stream id
     if (dial == null || dial.streamId !== message.echoedStreamId) {
       this.socket.drop('handshake-unexpected', from)
+      return
+    }
+
+    if (message.type === HandshakeType.RETRY) {
+      dial.onRetry(message.cookie as Uint8Array)
       return
     }
 

@@ -20,6 +20,10 @@ export interface UDXListenerInit {
   announceAddresses: boolean
   maxHalfOpen?: number
   halfOpenTimeout?: number
+  /** @default HANDSHAKE_MAX_HALF_OPEN_PER_SOURCE */
+  maxHalfOpenPerSource?: number
+  /** @default HANDSHAKE_COOKIE_THRESHOLD */
+  cookieThreshold?: number
   metrics?: TransportMetrics
 }
 
@@ -60,6 +64,9 @@ export class UDXListener extends TypedEventEmitter<ListenerEvents> implements Li
       log: this.log,
       maxHalfOpen: this.init.maxHalfOpen,
       halfOpenTimeout: this.init.halfOpenTimeout,
+      maxHalfOpenPerSource: this.init.maxHalfOpenPerSource,
+      cookieThreshold: this.init.cookieThreshold,
+      metrics: this.init.metrics?.handshakeListenerEvents,
       createConnection: (stream, remote) => new UDXMultiaddrConnection({
         stream,
         remoteAddr: addressToUdxMultiaddr(remote),

@@ -5,8 +5,14 @@ export interface TransportMetrics {
   connections: CounterGroup
   /** failed handshakes and upgrades, by kind */
   handshakeErrors: CounterGroup
-  /** dialer events (open, accepted, timeout, abort, refused) */
+  /** dialer events (open, accepted, retry, timeout, abort, refused) */
   dialerEvents: CounterGroup
+  /**
+   * listener-side handshake events: accept, accept_verified, retry,
+   * cookie_valid, cookie_expired, cookie_invalid, source_limited,
+   * backlog_full, evicted, expired, reset
+   */
+  handshakeListenerEvents: CounterGroup
   /** per-connection events of inbound connections (end, abort, reset) */
   listenerEvents: CounterGroup
 }
@@ -28,6 +34,10 @@ export function createTransportMetrics (metrics?: Metrics): TransportMetrics | u
     dialerEvents: metrics.registerCounterGroup('libp2p_udx_dialer_events_total', {
       label: 'event',
       help: 'udx dialer events by type'
+    }),
+    handshakeListenerEvents: metrics.registerCounterGroup('libp2p_udx_handshake_listener_events_total', {
+      label: 'event',
+      help: 'Connection-open handshakes seen by udx listeners: entries admitted, RETRYs sent, cookies checked, OPENs dropped, entries evicted or expired'
     }),
     listenerEvents: metrics.registerCounterGroup('libp2p_udx_listener_events_total', {
       label: 'event',

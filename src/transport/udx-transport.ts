@@ -1,4 +1,4 @@
-import { AbortError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import { AbortError, InvalidParametersError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { HANDSHAKE_TIMEOUT } from '../constants.ts'
 import { UnexpectedRemotePeerError } from '../errors.ts'
 import { createSocketMetrics } from '../socket/socket-metrics.ts'
@@ -14,8 +14,26 @@ import type { DirectConnectionOptions, UDXComponents, UDXDialEvents, UDXDialOpti
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { Connection, CreateListenerOptions, Listener, Logger, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { UDXStream } from 'udx-native'
 
 export const UDX_TRANSPORT_TAG = 'libp2p-udp-holepunch/udx'
+
+/**
+ * What `connectDirect` takes: the path and stream ids, and who owns the
+ * socket afterwards
+ */
+export interface ConnectDirectOptions extends DirectConnectionOptions {
+  /**
+   * Close `socket` through the pool when the connection's UDX stream
+   * closes, however it closes, and when `connectDirect` fails. For an extra
+   * socket of this transport (`pool.bindExtra`) that carries nothing but
+   * this connection, e.g. the birthday-punch socket that won; anything else
+   * is refused with InvalidParametersError.
+   *
+   * @default false
+   */
+  closeSocketOnClose?: boolean
+}
 
 /**
  * The udx transport: libp2p connections over UDX streams on UDP sockets
@@ -82,7 +100,8 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
         signal: options.signal,
         log: this.log,
         timeout: this.init.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
-        onProgress: options.onProgress
+        onProgress: options.onProgress,
+        onRetry: () => { this.metrics?.dialerEvents.increment({ retry: true }) }
       })
     } catch (err: any) {
       this.metrics?.dialerEvents.increment({ [err.name === 'AbortError' ? 'abort' : 'error']: true })
@@ -159,8 +178,9 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
   }
 
   /**
-   * Reserve a UDX stream id to offer to a peer before the path exists.
-   * Release it with `releaseStreamId` if it is not used.
+   * Reserve a UDX stream id to offer to a peer before the path exists. The
+   * caller owns it until it either calls `releaseStreamId` (the id is not
+   * used) or passes it to `connectDirect`, which owns it from the call on.
    */
   reserveStreamId (): number {
     return this.pool.streamIds.allocate()
@@ -174,24 +194,51 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
    * The entry point for the hole-punch service: connect a UDX stream over an
    * already punched path with stream ids agreed out of band, upgrade it with
    * Noise and yamux with fixed roles, and check the remote PeerId.
+   *
+   * Ownership: from the call on, `localStreamId` belongs to this method,
+   * whatever happens; the caller must not release it. It is released when
+   * the connection's stream closes, and on every failure before the promise
+   * rejects. With `closeSocketOnClose`, `socket` is owned the same way: it
+   * is closed through the pool when the stream closes (the connection closed
+   * by either side, aborted, or timed out) and when this method fails.
    */
-  async connectDirect (options: DirectConnectionOptions): Promise<Connection> {
+  async connectDirect (options: ConnectDirectOptions): Promise<Connection> {
     const { socket, remote, localStreamId, remoteStreamId, initiator, expectedPeer } = options
     const signal = options.signal ?? this.shutdownController.signal
-    signal.throwIfAborted()
+    const ownsSocket = options.closeSocketOnClose === true
+    let stream: UDXStream
 
-    const upgrader = this.components.upgrader
+    try {
+      signal.throwIfAborted()
 
-    if (upgrader == null) {
-      throw new Error('The udx transport has no upgrader: it must be created by libp2p (pass udx() in the transports list)')
+      if (ownsSocket && !this.pool.isExtra(socket)) {
+        throw new InvalidParametersError('closeSocketOnClose is only for an extra socket of this transport (pool.bindExtra): a listening or dial socket serves other connections')
+      }
+
+      if (this.components.upgrader == null) {
+        throw new Error('The udx transport has no upgrader: it must be created by libp2p (pass udx() in the transports list)')
+      }
+
+      // from here the stream releases the id when it closes
+      stream = this.pool.createStreamWithReservedId(localStreamId)
+    } catch (err: any) {
+      this.pool.streamIds.release(localStreamId)
+      await this.closeOwnedSocket(socket, ownsSocket)
+      throw err
     }
 
-    const stream = this.pool.createStreamWithReservedId(localStreamId)
+    if (ownsSocket) {
+      stream.once('close', () => {
+        this.log('direct connection over extra socket %s:%d closed, closing the socket', socket.address().host, socket.address().port)
+        void this.closeOwnedSocket(socket, true)
+      })
+    }
 
     try {
       stream.connect(socket.socket, remoteStreamId, remote.port, remote.host)
     } catch (err: any) {
       stream.destroy()
+      await this.streamAndSocketClosed(stream, socket, ownsSocket)
       throw err
     }
 
@@ -211,7 +258,7 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       // the remote multiaddr carries the expected PeerId, so Noise fails the
       // handshake if the remote authenticates as anyone else; initiator=false
       // makes us the Noise responder and the multistream-select listener
-      const connection = await upgrader.upgradeOutbound(maConn, {
+      const connection = await this.components.upgrader.upgradeOutbound(maConn, {
         signal,
         initiator,
         onProgress: options.onProgress
@@ -227,10 +274,35 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
     } catch (err: any) {
       this.metrics?.handshakeErrors.increment({ direct_upgrade: true })
       maConn.abort(err)
+      // the id (and an owned socket) are free once the promise rejects
+      await this.streamAndSocketClosed(stream, socket, ownsSocket)
       throw err
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  /**
+   * Wait for a failed direct connection's stream to close (its id is then
+   * released) and, if the socket is ours, for the socket too (the stream's
+   * close handler started closing it through the pool)
+   */
+  private async streamAndSocketClosed (stream: UDXStream, socket: BoundSocket, ownsSocket: boolean): Promise<void> {
+    await streamClosed(stream)
+
+    if (ownsSocket) {
+      await socket.close().catch(() => {})
+    }
+  }
+
+  private async closeOwnedSocket (socket: BoundSocket, owned: boolean): Promise<void> {
+    if (!owned || !this.pool.isExtra(socket)) {
+      return
+    }
+
+    await this.pool.closeSocket(socket).catch((err: Error) => {
+      this.log.error('could not close extra socket %s:%d - %e', socket.address().host, socket.address().port, err)
+    })
   }
 
   private handlerFor (socket: BoundSocket): HandshakeHandler {
@@ -242,4 +314,15 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
 
     return handler
   }
+}
+
+/**
+ * Resolves once `stream` has closed (its id is then released)
+ */
+async function streamClosed (stream: UDXStream): Promise<void> {
+  if (stream.destroyed) {
+    return
+  }
+
+  await new Promise<void>(resolve => { stream.once('close', () => { resolve() }) })
 }

@@ -5,15 +5,16 @@
  * Safety: every answer is at most as large as the request that caused it
  * (optional attributes are left out, then the request is dropped), so the
  * server cannot amplify traffic towards a spoofed source; requests are rate
- * limited per source IP and globally before they are decoded.
+ * limited per source (an IPv4 address, an IPv6 /64) and globally before they
+ * are decoded.
  */
 
 import {
-  STUN_SERVER_GLOBAL_BURST, STUN_SERVER_GLOBAL_RATE, STUN_SERVER_MAX_TRACKED_IPS, STUN_SERVER_PER_IP_BURST,
-  STUN_SERVER_PER_IP_RATE
+  STUN_SERVER_GLOBAL_BURST, STUN_SERVER_GLOBAL_RATE, STUN_SERVER_IPV6_SOURCE_PREFIX, STUN_SERVER_MAX_TRACKED_IPS,
+  STUN_SERVER_PER_IP_BURST, STUN_SERVER_PER_IP_RATE
 } from '../../constants.ts'
 import { StunDecodeError } from '../../errors.ts'
-import { canonicalHost } from '../ip.ts'
+import { canonicalHost, formatIP, parseIP } from '../ip.ts'
 import { decodeStunMessage, peekStunClass } from './decode.ts'
 import { encodeStunMessage } from './encode.ts'
 import { ATTR, METHOD_BINDING } from './message.ts'
@@ -61,8 +62,15 @@ export interface StunServerInit {
   exclusive?: boolean
   /** SOFTWARE attribute to add when the request is large enough */
   software?: string
+  /** per source: an IPv4 address, or an IPv6 prefix of `ipv6SourcePrefix` bits */
   perSourceRate?: TokenBucketConfig
   globalRate?: TokenBucketConfig
+  /**
+   * prefix length, in bits, an IPv6 source is counted by
+   *
+   * @default STUN_SERVER_IPV6_SOURCE_PREFIX
+   */
+  ipv6SourcePrefix?: number
   maxTrackedSources?: number
   /** clock in ms (default Date.now) */
   now?(): number
@@ -80,6 +88,7 @@ export class StunServer implements DatagramHandler {
   private readonly software?: string
   private readonly limiter: SourceRateLimiter
   private readonly exclusive: boolean
+  private readonly ipv6SourcePrefix: number
   private removeHandler?: () => void
 
   constructor (components: StunServerComponents, init: StunServerInit) {
@@ -91,6 +100,7 @@ export class StunServer implements DatagramHandler {
       : init.otherAddress ?? (this.alternates.changeIpAndPort ?? this.alternates.changeIp ?? this.alternates.changePort)?.address()
     this.exclusive = init.exclusive === true
     this.software = init.software
+    this.ipv6SourcePrefix = init.ipv6SourcePrefix ?? STUN_SERVER_IPV6_SOURCE_PREFIX
     this.limiter = new SourceRateLimiter({
       perSource: init.perSourceRate ?? { rate: STUN_SERVER_PER_IP_RATE, burst: STUN_SERVER_PER_IP_BURST },
       global: init.globalRate ?? { rate: STUN_SERVER_GLOBAL_RATE, burst: STUN_SERVER_GLOBAL_BURST },
@@ -134,7 +144,7 @@ export class StunServer implements DatagramHandler {
   }
 
   handle (data: Uint8Array, from: RemoteInfo, socket: DatagramSocket): void {
-    const decision = this.limiter.take(canonicalHost(from.host))
+    const decision = this.limiter.take(rateLimitSource(from.host, this.ipv6SourcePrefix))
 
     if (decision !== 'allow') {
       this.log.trace('%s STUN request from %s:%d', decision, from.host, from.port)
@@ -248,4 +258,28 @@ function alternateFor (alternates: StunAlternateSockets, changeIp: boolean, chan
   }
 
   return changeIp ? alternates.changeIp : alternates.changePort
+}
+
+/**
+ * The key the per-source rate limit counts `host` under: the canonical IPv4
+ * address (also for an IPv4-mapped IPv6 address), or the IPv6 prefix of
+ * `prefixBits` bits as `<prefix>/<bits>`. Text that does not parse is its
+ * own key.
+ */
+export function rateLimitSource (host: string, prefixBits: number = STUN_SERVER_IPV6_SOURCE_PREFIX): string {
+  const canonical = canonicalHost(host)
+  const bytes = canonical.includes(':') ? parseIP(canonical) : undefined
+
+  if (bytes == null) {
+    return canonical
+  }
+
+  const bits = Math.max(0, Math.min(128, Math.floor(prefixBits)))
+
+  for (let i = 0; i < 16; i++) {
+    const keep = Math.max(0, Math.min(8, bits - i * 8))
+    bytes[i] &= (0xFF << (8 - keep)) & 0xFF
+  }
+
+  return `${formatIP(bytes)}/${bits}`
 }
