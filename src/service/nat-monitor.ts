@@ -1,9 +1,12 @@
+import { AbortError } from '@libp2p/interface'
 import { MAX_IDENTIFY_OBSERVATIONS, MAX_PUBLIC_ADDRESSES, NAT_CLASSIFICATION_MAX_AGE_MS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
 import { classify } from '../nat/classify/classify.ts'
 import { discoverNat } from '../nat/discovery/discover.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
 import { StunClient } from '../nat/stun/client.ts'
 import type { StunServerAddress } from './types.ts'
+import type { DiscoverNatOptions, NatDiscovery } from '../nat/discovery/discover.ts'
+import type { BindingClient } from '../nat/discovery/runner.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { Observation } from '../nat/observation.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
@@ -20,12 +23,20 @@ export interface NatMonitorInit {
    */
   openSocket?(family: 4 | 6): BoundSocket
   closeSocket?(socket: BoundSocket): Promise<void>
+  /** clock in ms (default Date.now): every age and timestamp of the monitor */
+  now?(): number
+  /**
+   * The full discovery run (default discoverNat). A seam for tests of the
+   * refresh logic; production code leaves it out.
+   */
+  discover?(client: BindingClient, servers: readonly StunServerAddress[], options: DiscoverNatOptions<BoundSocket>): Promise<NatDiscovery>
 }
 
 /**
  * Keeps our NatProfile: runs STUN and the RFC 5780 tests on the main
  * socket against the configured servers, on demand and when the profile
- * is older than NAT_PROFILE_MAX_AGE_MS. Concurrent refreshes share one run.
+ * is older than NAT_PROFILE_MAX_AGE_MS. Concurrent refreshes share one run;
+ * each caller waits with its own signal (see SharedRun).
  */
 export class NatMonitor {
   private readonly init: NatMonitorInit
@@ -37,13 +48,20 @@ export class NatMonitor {
   private refreshedAt = 0
   /** when the last full discovery classified the NAT */
   private classifiedAt = 0
-  private running?: Promise<NatProfile>
+  private readonly now: () => number
+  /** full discoveries, shared by refresh() and fresh() callers */
+  private readonly refreshing: SharedRun<NatProfile>
+  /** confirm-or-refresh of a stale profile, shared by fresh() callers */
+  private readonly freshening: SharedRun<NatProfile>
   private client?: StunClient
   private clientSocket?: BoundSocket
 
   constructor (init: NatMonitorInit) {
     this.init = init
     this.log = init.logger.forComponent('libp2p:udx:nat')
+    this.now = init.now ?? Date.now
+    this.refreshing = new SharedRun(async signal => this.run(signal), 'The NAT refresh was aborted')
+    this.freshening = new SharedRun(async signal => this.freshen(signal), 'Waiting for a fresh NAT profile was aborted')
   }
 
   getProfile (): NatProfile {
@@ -51,12 +69,14 @@ export class NatMonitor {
   }
 
   isStale (): boolean {
-    return Date.now() - this.refreshedAt > NAT_PROFILE_MAX_AGE_MS
+    return this.now() - this.refreshedAt > NAT_PROFILE_MAX_AGE_MS
   }
 
   /**
-   * The profile, refreshed first if it is stale. Never throws: a failed
-   * refresh keeps the last profile.
+   * The profile, refreshed first if it is stale. Concurrent callers share
+   * one confirmation or refresh. A failed refresh keeps the last profile: the
+   * only rejection is an AbortError, at once, when the caller's own signal
+   * aborts (the shared work goes on for the other callers).
    */
   async fresh (options?: AbortOptions): Promise<NatProfile> {
     if (!this.isStale()) {
@@ -64,18 +84,35 @@ export class NatMonitor {
     }
 
     try {
-      // the NAT's behaviour changes rarely, its mapping of our socket more
-      // often: while the classification is recent, one binding request that
-      // finds the same mapping is enough (one RTT instead of a full run)
-      if (await this.confirmMapping(options)) {
-        return this.profile
+      return await this.freshening.join(options?.signal)
+    } catch (err: any) {
+      if (options?.signal?.aborted === true) {
+        throw err.name === 'AbortError' ? err : new AbortError('Waiting for a fresh NAT profile was aborted')
       }
 
-      return await this.refresh(options)
-    } catch (err: any) {
       this.log('could not refresh the NAT profile - %e', err)
       return this.profile
     }
+  }
+
+  /**
+   * Run a full refresh (or join the one that is running). The caller's
+   * signal only ends its own wait, with AbortError at once; the refresh is
+   * aborted only when every caller has gone.
+   */
+  async refresh (options?: AbortOptions): Promise<NatProfile> {
+    return this.refreshing.join(options?.signal)
+  }
+
+  private async freshen (signal: AbortSignal): Promise<NatProfile> {
+    // the NAT's behaviour changes rarely, its mapping of our socket more
+    // often: while the classification is recent, one binding request that
+    // finds the same mapping is enough (one RTT instead of a full run)
+    if (await this.confirmMapping(signal)) {
+      return this.profile
+    }
+
+    return this.refreshing.join(signal)
   }
 
   /**
@@ -84,14 +121,14 @@ export class NatMonitor {
    * socket at an address of the profile (or, behind an address-dependent
    * NAT, at a new one, which becomes the most recent public address)
    */
-  private async confirmMapping (options?: AbortOptions): Promise<boolean> {
+  private async confirmMapping (signal: AbortSignal): Promise<boolean> {
     const server = this.init.servers[0]
 
-    if (this.client == null || server == null || Date.now() - this.classifiedAt > NAT_CLASSIFICATION_MAX_AGE_MS) {
+    if (this.client == null || server == null || this.now() - this.classifiedAt > NAT_CLASSIFICATION_MAX_AGE_MS) {
       return false
     }
 
-    const { mapped } = await this.client.binding(server, { signal: options?.signal, maxTransmissions: 3 })
+    const { mapped } = await this.client.binding(server, { signal, maxTransmissions: 3 })
     const known = this.profile.publicAddresses.some(a => a.host === mapped.host && a.port === mapped.port)
     // an address-dependent NAT gives a new mapping once the old binding
     // expired: that is its known behaviour, not a change of NAT; an
@@ -106,20 +143,12 @@ export class NatMonitor {
       this.profile = {
         ...this.profile,
         publicAddresses: [mapped, ...this.profile.publicAddresses].slice(0, MAX_PUBLIC_ADDRESSES),
-        observedAt: Date.now()
+        observedAt: this.now()
       }
     }
 
-    this.refreshedAt = Date.now()
+    this.refreshedAt = this.now()
     return true
-  }
-
-  async refresh (options?: AbortOptions): Promise<NatProfile> {
-    this.running ??= this.run(options).finally(() => {
-      this.running = undefined
-    })
-
-    return this.running
   }
 
   /**
@@ -137,7 +166,7 @@ export class NatMonitor {
     }
 
     const socket = this.init.openSocket(main.address().family)
-    const client = new StunClient({ logger: this.init.logger }, { socket })
+    const client = new StunClient({ logger: this.init.logger }, { socket, now: this.now })
 
     try {
       const result = await client.binding(server, { signal: options?.signal, maxTransmissions: 3 })
@@ -165,47 +194,127 @@ export class NatMonitor {
   }
 
   stop (): void {
+    this.freshening.abort()
+    this.refreshing.abort()
     this.client?.close()
     this.client = undefined
     this.clientSocket = undefined
   }
 
-  private async run (options?: AbortOptions): Promise<NatProfile> {
+  private async run (signal: AbortSignal): Promise<NatProfile> {
     const socket = this.init.socket()
 
     if (socket == null || this.init.servers.length === 0) {
       // no STUN server: what peers told us through identify is all we have
       if (this.identified.length > 0) {
-        this.profile = classify(this.identified, { now: Date.now() })
+        this.profile = classify(this.identified, { now: this.now() })
       }
-      this.refreshedAt = Date.now()
+      this.refreshedAt = this.now()
       return this.profile
     }
 
     if (this.clientSocket !== socket) {
       this.client?.close()
-      this.client = new StunClient({ logger: this.init.logger }, { socket })
+      this.client = new StunClient({ logger: this.init.logger }, { socket, now: this.now })
       this.clientSocket = socket
     }
 
     const client = this.client as StunClient
-    const started = Date.now()
+    const started = this.now()
     const family = socket.address().family
     const openSocket = this.init.openSocket
-    const discovery = await discoverNat<BoundSocket>(client, this.init.servers, {
-      signal: options?.signal,
+    const discover = this.init.discover ?? discoverNat
+    const discovery = await discover(client, this.init.servers, {
+      signal,
+      now: this.now,
       logger: this.init.logger,
-      observations: this.identified.filter(o => Date.now() - o.at < NAT_PROFILE_MAX_AGE_MS * 10),
+      observations: this.identified.filter(o => this.now() - o.at < NAT_PROFILE_MAX_AGE_MS * 10),
       openSocket: openSocket != null ? () => openSocket(family) : undefined,
-      closeSocket: this.init.closeSocket
+      closeSocket: this.init.closeSocket,
+      freshClient: { now: this.now }
     })
     this.profile = discovery.profile
-    this.refreshedAt = Date.now()
+    this.refreshedAt = this.now()
     this.classifiedAt = this.refreshedAt
-    this.log('NAT profile in %d ms: %s, mapping %s, filtering %s, allocation %s, public %s', Date.now() - started,
+    this.log('NAT profile in %d ms: %s, mapping %s, filtering %s, allocation %s, public %s', this.now() - started,
       this.profile.reachability, this.profile.mapping, this.profile.filtering, this.profile.allocation.kind,
       this.profile.publicAddresses.map(a => `${a.host}:${a.port}`).join(' '))
 
     return this.profile
+  }
+}
+
+/**
+ * One run of `start` shared by concurrent callers. Each caller waits with its
+ * own signal: when it aborts, that caller rejects at once with AbortError
+ * while the run goes on for the others. When every caller has gone, the run
+ * is aborted (through the signal `start` got) and the next caller starts a
+ * new one.
+ */
+class SharedRun<T> {
+  private readonly start: (signal: AbortSignal) => Promise<T>
+  private readonly abortMessage: string
+  private current?: { promise: Promise<T>, controller: AbortController, waiting: number }
+
+  constructor (start: (signal: AbortSignal) => Promise<T>, abortMessage: string) {
+    this.start = start
+    this.abortMessage = abortMessage
+  }
+
+  async join (signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted === true) {
+      throw new AbortError(this.abortMessage)
+    }
+
+    const run = this.current ?? this.begin()
+    run.waiting++
+
+    try {
+      return await this.wait(run.promise, signal)
+    } finally {
+      run.waiting--
+
+      if (run.waiting === 0 && this.current === run) {
+        // every caller left before the run ended
+        this.current = undefined
+        run.controller.abort(new AbortError(this.abortMessage))
+      }
+    }
+  }
+
+  /** abort the run in progress, if any (its callers reject) */
+  abort (): void {
+    const run = this.current
+    this.current = undefined
+    run?.controller.abort(new AbortError(this.abortMessage))
+  }
+
+  private begin (): { promise: Promise<T>, controller: AbortController, waiting: number } {
+    const controller = new AbortController()
+    const run = { controller, waiting: 0, promise: this.start(controller.signal) }
+    const ended = (): void => {
+      if (this.current === run) {
+        this.current = undefined
+      }
+    }
+    // also keeps a run whose callers all left from an unhandled rejection
+    run.promise.then(ended, ended)
+    this.current = run
+
+    return run
+  }
+
+  private async wait (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal == null) {
+      return promise
+    }
+
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => { reject(new AbortError(this.abortMessage)) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      promise.then(resolve, reject).finally(() => {
+        signal.removeEventListener('abort', onAbort)
+      })
+    })
   }
 }

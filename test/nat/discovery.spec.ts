@@ -4,6 +4,7 @@ import { discoverNat } from '../../src/nat/discovery/discover.ts'
 import { StunClient } from '../../src/nat/stun/client.ts'
 import { TransactionPacer } from '../../src/nat/stun/pacer.ts'
 import { StunServer } from '../../src/nat/stun/server.ts'
+import { bindSquare, requireBindable, SECOND_LOOPBACK } from '../fixtures/loopback.ts'
 import { DgramSocket } from './dgram-socket.ts'
 import { FakeSymmetricNatSocket } from './fake-nat-socket.ts'
 import type { DatagramSocket } from '../../src/socket/datagram-socket.ts'
@@ -45,22 +46,14 @@ describe('nat/discovery on loopback', function () {
 
   /**
    * An RFC 5780 server on 127.0.0.1 and 127.0.0.2 (Linux answers the whole
-   * 127/8 on lo), two ports each; undefined when the ports cannot be had
+   * 127/8 on lo), two ports each. Without 127.0.0.2 (not Linux) the test
+   * skips, or fails under CI=true.
    */
-  async function quadServer (): Promise<DgramSocket | undefined> {
-    const a1p1 = await bind('127.0.0.1').catch(() => undefined)
-    const a2p2 = await bind('127.0.0.2').catch(() => undefined)
-
-    if (a1p1 == null || a2p2 == null) {
-      return undefined
-    }
-
-    const a1p2 = await bind('127.0.0.1', a2p2.address().port).catch(() => undefined)
-    const a2p1 = await bind('127.0.0.2', a1p1.address().port).catch(() => undefined)
-
-    if (a1p2 == null || a2p1 == null) {
-      return undefined
-    }
+  async function quadServer (context: Mocha.Context): Promise<DgramSocket> {
+    await requireBindable(context, SECOND_LOOPBACK)
+    const sockets = await bindSquare(async (host, port) => DgramSocket.bind(host, port))
+    sockets.forEach(s => closers.push(async () => { await s.close() }))
+    const [a1p1, a1p2, a2p1, a2p2] = sockets
 
     serve(a1p1, { changePort: a1p2, changeIp: a2p1, changeIpAndPort: a2p2 })
     serve(a1p2, { changePort: a1p1, changeIp: a2p2, changeIpAndPort: a2p1 })
@@ -71,12 +64,7 @@ describe('nat/discovery on loopback', function () {
   }
 
   it('finds no NAT on loopback: public, EIM, EIF, preserving', async function () {
-    const server = await quadServer()
-
-    if (server == null) {
-      this.skip()
-    }
-
+    const server = await quadServer(this)
     const local = await bind('127.0.0.1')
     const { profile, steps, filtering } = await discoverNat(stunClient(local), [server.address()])
 
@@ -91,12 +79,7 @@ describe('nat/discovery on loopback', function () {
   })
 
   it('classifies a sequential symmetric NAT: APDM, APDF, delta 1', async function () {
-    const server = await quadServer()
-
-    if (server == null) {
-      this.skip()
-    }
-
+    const server = await quadServer(this)
     const nat = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5000, family: 4 }, { sequentialFrom: 20000 + Math.floor(Math.random() * 30000) })
     closers.push(async () => { await nat.close() })
     const { profile, steps, observations } = await discoverNat(stunClient(nat), [server.address()])
@@ -112,12 +95,7 @@ describe('nat/discovery on loopback', function () {
   })
 
   it('classifies a random symmetric NAT as random allocation', async function () {
-    const server = await quadServer()
-
-    if (server == null) {
-      this.skip()
-    }
-
+    const server = await quadServer(this)
     const nat = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5000, family: 4 })
     closers.push(async () => { await nat.close() })
     const { profile } = await discoverNat(stunClient(nat), [server.address()])
@@ -153,12 +131,7 @@ describe('nat/discovery on loopback', function () {
   })
 
   it('samples port allocation from fresh sockets and runs the filtering tests on fresh sockets, closing them all', async function () {
-    const server = await quadServer()
-
-    if (server == null) {
-      this.skip()
-    }
-
+    const server = await quadServer(this)
     const portCounter = { next: 20000 + Math.floor(Math.random() * 30000) }
     const nat = new FakeSymmetricNatSocket({ host: '10.0.0.2', port: 5000, family: 4 }, { portCounter })
     closers.push(async () => { await nat.close() })
@@ -192,12 +165,7 @@ describe('nat/discovery on loopback', function () {
   })
 
   it('finds no NAT for a socket bound to 0.0.0.0 (its own addresses come from the interfaces)', async function () {
-    const server = await quadServer()
-
-    if (server == null) {
-      this.skip()
-    }
-
+    const server = await quadServer(this)
     const local = await bind('0.0.0.0')
     const { profile } = await discoverNat<DgramSocket>(stunClient(local), [server.address()], {
       openSocket: async () => bind('0.0.0.0'),

@@ -8,6 +8,7 @@ import { ATTR, METHOD_BINDING } from '../../src/nat/stun/message.ts'
 import { TransactionPacer } from '../../src/nat/stun/pacer.ts'
 import { StunServer } from '../../src/nat/stun/server.ts'
 import { createTransactionId } from '../../src/nat/stun/transaction-id.ts'
+import { bindSquare, requireBindable, SECOND_LOOPBACK } from '../fixtures/loopback.ts'
 import { DgramSocket } from './dgram-socket.ts'
 import type { StunClientInit } from '../../src/nat/stun/client.ts'
 import type { StunAttributes } from '../../src/nat/stun/message.ts'
@@ -105,14 +106,8 @@ describe('nat/stun client and server on real UDP sockets', function () {
   })
 
   it('works over IPv6 loopback', async function () {
-    let serverSocket: DgramSocket
-
-    try {
-      serverSocket = await socket('::1')
-    } catch {
-      this.skip()
-    }
-
+    await requireBindable(this, '::1')
+    const serverSocket = await socket('::1')
     const clientSocket = await socket('::1')
     server(serverSocket)
     const result = await client(clientSocket).binding(serverSocket.address())
@@ -166,28 +161,10 @@ describe('nat/stun client and server on real UDP sockets', function () {
     })
 
     it('answers from the other IP and port on a four-socket server (127.0.0.1 and 127.0.0.2)', async function () {
-      let a2: DgramSocket
-
-      try {
-        a2 = await socket('127.0.0.2')
-      } catch {
-        this.skip()
-      }
-
-      const a1 = await socket('127.0.0.1')
-      const p1 = a1.address().port
-      const p2 = a2.address().port
-      // (127.0.0.1, p1) (127.0.0.1, p2) (127.0.0.2, p1) (127.0.0.2, p2): bind the missing two
-      const a1p2 = await DgramSocket.bind('127.0.0.1', p2).catch(() => undefined)
-      const a2p1 = await DgramSocket.bind('127.0.0.2', p1).catch(() => undefined)
-
-      if (a1p2 == null || a2p1 == null) {
-        await a1p2?.close()
-        await a2p1?.close()
-        this.skip()
-      }
-
-      sockets.push(a1p2, a2p1)
+      await requireBindable(this, SECOND_LOOPBACK)
+      // (127.0.0.1, p1) (127.0.0.1, p2) (127.0.0.2, p1) (127.0.0.2, p2)
+      const [a1, a1p2, a2p1, a2] = await bindSquare(async (host, port) => DgramSocket.bind(host, port))
+      sockets.push(a1, a1p2, a2p1, a2)
       server(a1, { alternates: { changePort: a1p2, changeIp: a2p1, changeIpAndPort: a2 } })
       const c = client(await socket())
 
