@@ -70,8 +70,10 @@ export const HANDSHAKE_TIMEOUT = 5_000
 
 /**
  * Half-open connections a listener keeps (OPEN answered, first stream data
- * not yet seen). Bounded like a SYN backlog: when full, new OPENs are dropped
- * and counted, old ones are never evicted by newcomers.
+ * not yet seen). Bounded like a SYN backlog: from HANDSHAKE_COOKIE_THRESHOLD
+ * of it on, OPENs without a valid cookie get a stateless RETRY; an OPEN with a
+ * valid cookie that finds the table full evicts the oldest entry, one without
+ * a cookie first (docs/PROTOCOL.md section 11).
  */
 export const HANDSHAKE_MAX_HALF_OPEN = 256
 
@@ -88,6 +90,59 @@ export const HANDSHAKE_HALF_OPEN_TIMEOUT = 5_000
  * spoofed source address.
  */
 export const HANDSHAKE_OPEN_SIZE = 64
+
+/**
+ * Half-open entries one source may hold in a listener's table, in entries,
+ * counted apart for OPENs with and without a valid cookie. A source is an
+ * IPv4 address or the /64 prefix of an IPv6 address (what one subscriber
+ * gets). An honest dialer's entry lives about one RTT, so 8 covers several
+ * hosts behind one NAT dialing at once, while one flooding source holds 8 of
+ * the 256 slots (HANDSHAKE_MAX_HALF_OPEN), not all of them. Counting
+ * cookie-verified entries apart means OPENs spoofed from a victim's address
+ * cannot use up the victim's own quota.
+ */
+export const HANDSHAKE_MAX_HALF_OPEN_PER_SOURCE = 8
+
+/**
+ * Fill level of the half-open table, as a fraction of
+ * HANDSHAKE_MAX_HALF_OPEN, from which an OPEN without a valid cookie gets a
+ * stateless RETRY instead of an entry (the SYN-cookie mode). Half the table
+ * keeps the extra round trip away from a normal load and leaves the other
+ * half for dialers that proved their address.
+ */
+export const HANDSHAKE_COOKIE_THRESHOLD = 0.5
+
+/**
+ * Length of a handshake cookie's time bucket, in ms. A cookie verifies in
+ * the bucket it was minted in and the next one, so it lives 4 to 8 s: more
+ * than a dialer's whole handshake (HANDSHAKE_TIMEOUT, 5 s) after the RETRY
+ * that carried it, and short enough that a captured cookie is soon useless.
+ */
+export const HANDSHAKE_COOKIE_BUCKET_MS = 4_000
+
+/**
+ * How long one cookie secret mints new cookies, in ms; the one before it
+ * still verifies. Secrets are random, per listener and never leave the
+ * process: rotating bounds what a leaked secret (a core dump, a debugger)
+ * is worth, and 10 minutes makes a rotation rare next to the cookie's 4-8 s.
+ */
+export const HANDSHAKE_COOKIE_SECRET_LIFETIME_MS = 10 * 60_000
+
+/**
+ * Size of a handshake cookie, in bytes: a 4-byte time bucket and the first
+ * 16 bytes of an HMAC-SHA256 (128 bits: forging one takes 2^128 guesses).
+ * RETRY is 20 + 20 = 40 bytes, less than the 64-byte OPEN it answers.
+ */
+export const HANDSHAKE_COOKIE_SIZE = 20
+
+/**
+ * RETRYs a dialer answers at once with a new OPEN, per dial. More RETRYs
+ * only refresh the cookie that the next scheduled retransmission carries,
+ * so a forged or replayed RETRY stream cannot make a dialer send faster than
+ * its retransmission schedule; 3 covers a cookie that expired once during a
+ * slow handshake.
+ */
+export const HANDSHAKE_MAX_RETRY_RESENDS = 3
 
 /**
  * UDX keepalive on every connection's stream, in ms. Lets an idle connection
@@ -189,6 +244,14 @@ export const STUN_SERVER_GLOBAL_BURST = 1_000
  * per entry) under a spoofed-source flood; the global limit still applies.
  */
 export const STUN_SERVER_MAX_TRACKED_IPS = 4_096
+
+/**
+ * Prefix length, in bits, that the STUN server's per-source limit counts an
+ * IPv6 source by (an IPv4 source counts by its address). An end site gets
+ * a /64 or more (RFC 6177), so one client can send from 2^64 addresses: per
+ * address, it would get 2^64 budgets; per /64, one.
+ */
+export const STUN_SERVER_IPV6_SOURCE_PREFIX = 64
 
 /**
  * Observations older than this are ignored by the classifier, in ms. NAT
@@ -364,9 +427,11 @@ export const PRIME_LEAD_MS = 50
 /**
  * Rate the many-sockets side is assumed to send priming datagrams at, per
  * second, when the other side's start is delayed until priming is done.
- * Low-TTL datagrams only cross our own LAN and NAT: 20,000/s is ~1 MB/s.
+ * Priming is paced by the node-wide probe rate limit like every probe, so
+ * this is DEFAULT_MAX_PROBES_PER_SECOND (2,000/s): assuming more would start
+ * the other side's probes before our mappings exist.
  */
-export const PRIMING_DATAGRAMS_PER_SECOND = 20_000
+export const PRIMING_DATAGRAMS_PER_SECOND = 2_000
 
 /**
  * Pacing of direct (cone) probes, in ms: ICE's default check pacing (Ta)
@@ -485,6 +550,28 @@ export const DOOMED_BACKOFF_BASE_MS = 60_000
 export const DOOMED_BACKOFF_MAX_MS = 60 * 60_000
 
 /**
+ * A NAT-pair class (not a single peer) is doomed only when this many
+ * distinct peers failed within DOOMED_WINDOW_MS; a peer counts at most once
+ * per window however often it fails, and failures while the class is
+ * already skipped neither count nor renew the skip. Anyone who reaches us
+ * through a relay can claim any NAT class and abort its sessions: one peer's
+ * failures must cost only that peer (it is doomed on its own after
+ * DOOMED_CONSECUTIVE_FAILURES), never every honest peer of its class. 3
+ * matches DOOMED_CONSECUTIVE_FAILURES, so a class that really fails is
+ * skipped as soon as before when its failures come from different peers.
+ */
+export const DOOMED_CLASS_MIN_DISTINCT_PEERS = 3
+
+/**
+ * A peer that broke the coordination protocol (e.g. a SYNC asking for more
+ * than our own plan) is not punched again, and not retried, for this long
+ * after its latest violation, ms: DOOMED_BACKOFF_MAX_MS, the longest skip an
+ * honest but failing peer can earn. Violators are remembered apart from
+ * outcomes, HISTORY_MAX_PEERS of them at most.
+ */
+export const VIOLATION_BACKOFF_MS = 60 * 60_000
+
+/**
  * Retry of a failed punch with the same peer: RETRY_BACKOFF_BASE_MS ×
  * 2^attempt, capped, with "equal jitter" (half fixed, half random) so two
  * peers that failed together do not retry in lockstep
@@ -497,6 +584,32 @@ export const RETRY_BACKOFF_MAX_MS = 5 * 60_000
  * remembered time to success (never more than the strategy's default)
  */
 export const KNOWN_GOOD_BUDGET_FACTOR = 3
+
+/**
+ * Most distinct IPs one side's punch plan aims at, LAN candidates included
+ * (docs/PROTOCOL.md section 6). An honest peer has one public IP per family
+ * (its mappings and observed addresses agree) and a LAN address or two, so
+ * 4 covers IPv4 + IPv6 and a LAN race; a lying peer can point our probes at
+ * no more than 4 hosts, each of them dropped after CONSENT_MAX_UNANSWERED
+ * unanswered datagrams.
+ */
+export const MAX_TARGET_IPS_PER_SESSION = 4
+
+/**
+ * A responder checks SYNC against its own plan made with the relayed RTT
+ * RESPONDER_RTT_TOLERANCE_FACTOR × its own measurement (ANSWER sent → SYNC
+ * received) + RESPONDER_RTT_TOLERANCE_MS, at most RESPONDER_MAX_PLAN_RTT_MS.
+ * The initiator's RTT (OFFER → ANSWER) is another sample of the same path:
+ * twice ours plus 100 ms absorbs relay jitter and the initiator's planning
+ * time, so honest initiators are not refused for their budget. The cap
+ * bounds what a peer gains by delaying SYNC to inflate our measurement: at
+ * most 2 × 3 s more budget (the budgets grow by 2 to 4 RTTs); a relayed RTT
+ * over 3 s is far outside what an interactive punch meets (coordination
+ * alone would take 10 s and more).
+ */
+export const RESPONDER_RTT_TOLERANCE_FACTOR = 2
+export const RESPONDER_RTT_TOLERANCE_MS = 100
+export const RESPONDER_MAX_PLAN_RTT_MS = 3_000
 
 // ---------------------------------------------------------------------------
 // protocol layer
@@ -535,6 +648,12 @@ export const MAX_PLAN_WINDOW = 256
 /** Largest PlanSummary.random_ports */
 export const MAX_PLAN_RANDOM_PORTS = 8_192
 
+/**
+ * Largest ANSWER.hold_ms, in ms: the responder's NAT refresh before it
+ * answers is bounded by the coordination step timeout of the initiator
+ */
+export const MAX_ANSWER_HOLD_MS = 10_000
+
 /** Largest RESULT.elapsed_ms and RESULT.retry_after_ms, in ms */
 export const MAX_RESULT_ELAPSED_MS = 600_000
 export const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000
@@ -544,6 +663,14 @@ export const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000
  * OFFER, SYNC after ANSWER), in ms. Over a relay, 10 s is many RTTs.
  */
 export const COORDINATION_STEP_TIMEOUT_MS = 10_000
+
+/**
+ * After a side closes its end of the coordination stream, how long the peer
+ * has to close its end before the stream is reset, in ms. Our last message
+ * (ABORT or RESULT) is already written by then; a peer that never closes
+ * holds no stream of ours longer than this.
+ */
+export const COORDINATION_CLOSE_GRACE_MS = 2_000
 
 /**
  * When the initiator sends SELECT again on the path it picked, in ms after
@@ -564,8 +691,91 @@ export const PUNCH_SELECT_REPEATS_MS = [30, 150]
  */
 export const NAT_PROFILE_MAX_AGE_MS = 30_000
 
-/** Punches that may run at once (each may hold up to MAX_EXTRA_SOCKETS sockets) */
-export const DEFAULT_MAX_CONCURRENT_PUNCHES = 8
+/**
+ * Punches we start (outbound: connect() and background upgrades) that may run
+ * at once. Counted apart from inbound punches so that peers reaching us can
+ * never starve our own connect() calls.
+ */
+export const DEFAULT_MAX_OUTBOUND_PUNCHES = 8
+
+/**
+ * Punches peers start with us (inbound) that may run at once. Each costs us
+ * at most one plan of our own choosing (see MAX_SESSION_DATAGRAMS); 4 keeps
+ * a burst of sybils to 4 sessions while honest peers rarely punch the same
+ * node at the same moment.
+ */
+export const DEFAULT_MAX_INBOUND_PUNCHES = 4
+
+/**
+ * OFFERs one peer may send us per minute. An honest peer retries with
+ * backoff (2 s, 4 s, 8 s...), so 6 in a minute is already a retry storm;
+ * more are refused with ABORT RESOURCE_LIMIT before any work.
+ */
+export const DEFAULT_MAX_SESSIONS_PER_PEER_PER_MINUTE = 6
+
+/**
+ * Most datagrams (probes, priming, acks, SELECT) one session sends, and most
+ * bytes. The largest honest plan is a birthday punch: about 2,000 random-port
+ * probes at 99 % (timing.ts), or 64 sockets priming a 128-port window; 10,000
+ * covers it with margin and caps what a lying peer can aim at a victim at
+ * 360 KB. Consent (CONSENT_MAX_UNANSWERED) keeps most sessions far below.
+ */
+export const DEFAULT_MAX_SESSION_DATAGRAMS = 10_000
+export const DEFAULT_MAX_SESSION_BYTES = DEFAULT_MAX_SESSION_DATAGRAMS * 36
+
+/**
+ * Probe and priming datagrams per second across all sessions of the node,
+ * and the burst. A birthday punch needs 200/s; priming bursts (up to 256
+ * sockets at once) fit the burst. 2,000/s x 36 bytes is 72 KB/s: all that a
+ * swarm of lying peers can make us send, together.
+ */
+export const DEFAULT_MAX_PROBES_PER_SECOND = 2_000
+
+/**
+ * Extra (birthday) sockets across all sessions: two full birthday punches
+ * (2 x MAX_EXTRA_SOCKETS). A session that cannot get its sockets offers
+ * fewer in OFFER/ANSWER, and the planner sizes the punch with what it got.
+ */
+export const DEFAULT_MAX_EXTRA_SOCKETS_TOTAL = 512
+
+/**
+ * Consent (the idea of RFC 7675): a remote address that received this many
+ * of our datagrams without one authenticated datagram back is no longer
+ * probed. A live peer answers within a round trip of both sides starting;
+ * 32 probes are 1.6 s of direct-cone pacing (50 ms) and 3.2 s of a
+ * predicted window (100 ms rounds). Birthday random-port targets are exempt
+ * (bounded by the plan and the session caps).
+ */
+export const CONSENT_MAX_UNANSWERED = 32
+
+/**
+ * Deadline of the upgrade after a path is selected (UDX connect, Noise,
+ * yamux), in ms. Noise XX is 1.5 round trips; 10 s covers loss and slow
+ * hosts and releases the slot of a peer that never speaks Noise.
+ */
+export const UPGRADE_TIMEOUT_MS = 10_000
+
+/**
+ * Hard deadline of a whole session from OFFER to the upgraded connection,
+ * in ms: two coordination steps (20 s) + the longest plan we would choose
+ * (birthday, under 20 s) + the upgrade (10 s), with margin. No slot, socket
+ * or timer outlives it.
+ */
+export const SESSION_DEADLINE_MS = 70_000
+
+/**
+ * After losing a glare (both peers sent OFFER at once and ours yields), how
+ * long we wait for the peer's OFFER before giving up, in ms: its OFFER is
+ * already on its way, so one coordination step is plenty.
+ */
+export const GLARE_WAIT_MS = 10_000
+
+/**
+ * A direct connection younger than this is never closed as stale when the
+ * peer offers a new punch, in ms: the OFFER crossed our success (glare),
+ * it does not mean the peer lost the connection
+ */
+export const DIRECT_STALE_GRACE_MS = 15_000
 
 /**
  * Time `connect` may take when the caller passes no signal, in ms: the
@@ -582,10 +792,11 @@ export const PUNCH_LINGER_MS = 2_000
 
 /**
  * Poll interval while waiting for the relayed connection's streams to finish
- * before closing it after an upgrade, in ms, and how long to wait at most
+ * before closing it after an upgrade, in ms. The relayed connection is
+ * closed only while the direct connection is open, and never with a stream
+ * in flight: it is not closed after any deadline.
  */
 export const RELAY_RETIRE_POLL_MS = 500
-export const RELAY_RETIRE_MAX_WAIT_MS = 10 * 60_000
 
 /**
  * Identify observations of our udx address kept for classification: enough

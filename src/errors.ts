@@ -271,11 +271,23 @@ export class UnsupportedCoordinationVersionError extends Error {
 export class PunchFailedError extends Error {
   static name = 'PunchFailedError'
 
-  constructor (message = 'No direct path could be made: the relayed connection stays in use') {
+  /**
+   * Why no path was made:
+   * - `no-path` our punch ran and found none (its budget ended, or every
+   * target went unanswered): the only outcome punch history learns from
+   * - `no-strategy` no plan for this NAT pair, or no usable candidate
+   * - `peer` the peer ended the punch (its ABORT)
+   */
+  readonly reason: PunchFailureReason
+
+  constructor (message = 'No direct path could be made: the relayed connection stays in use', reason: PunchFailureReason = 'no-path') {
     super(message)
     this.name = 'PunchFailedError'
+    this.reason = reason
   }
 }
+
+export type PunchFailureReason = 'no-path' | 'no-strategy' | 'peer'
 
 /**
  * The peer aborted the punch (it was cancelled or is shutting down)
@@ -325,5 +337,32 @@ export class CoordinationFailedError extends Error {
   constructor (message = 'The coordination with the peer over the relayed connection failed', options?: ErrorOptions) {
     super(message, options)
     this.name = 'CoordinationFailedError'
+  }
+}
+
+/**
+ * connect() could not start a punch: `maxOutboundPunches` punches of ours
+ * are already running. Try again later (inbound punches, which peers start,
+ * have their own limit and never take our slots).
+ */
+export class TooManyPunchesError extends Error {
+  static name = 'TooManyPunchesError'
+
+  constructor (message = 'Too many punches are running: try again later') {
+    super(message)
+    this.name = 'TooManyPunchesError'
+  }
+}
+
+/**
+ * Internal: our session gave way to the peer's simultaneous OFFER (glare).
+ * Callers never see it: they get the outcome of the peer's session.
+ */
+export class GlareError extends Error {
+  static name = 'GlareError'
+
+  constructor (message = 'Both peers offered at once; this session gave way') {
+    super(message)
+    this.name = 'GlareError'
   }
 }

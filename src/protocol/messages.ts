@@ -23,6 +23,7 @@ export type AbortReason =
   | 'shutting-down'
   | 'already-connected'
   | 'internal-error'
+  | 'glare'
 
 export type NextOfferer = 'none' | 'same' | 'swapped'
 
@@ -42,11 +43,15 @@ export interface AnswerInfo {
   sessionId: Uint8Array
   streamId: number
   peer: PeerPunchInfo
+  /** ms the responder held the OFFER before answering (subtracted from the RTT) */
+  holdMs: number
 }
 
 export interface SyncInfo {
   sessionId: Uint8Array
   plan: PlanSummary
+  /** the initiator's LAN candidates, only with plan.raceLan */
+  lanCandidates: Candidate[]
 }
 
 export interface AbortInfo {
@@ -109,7 +114,8 @@ export const ABORT_REASON_TO_WIRE: Record<AbortReason, Abort.Reason> = {
   'resource-limit': Abort.Reason.RESOURCE_LIMIT,
   'shutting-down': Abort.Reason.SHUTTING_DOWN,
   'already-connected': Abort.Reason.ALREADY_CONNECTED,
-  'internal-error': Abort.Reason.INTERNAL_ERROR
+  'internal-error': Abort.Reason.INTERNAL_ERROR,
+  glare: Abort.Reason.GLARE
 }
 
 export const NEXT_OFFERER_TO_WIRE: Record<NextOfferer, Result.NextOfferer> = {
@@ -242,12 +248,20 @@ export function toWire (msg: CoordinationMessage, now: number): Message {
           streamId: a.streamId,
           nat: natProfileToWire(a.peer.profile, now),
           candidates: a.peer.candidates.map((c, i) => candidateToWire(c, `answer.candidates[${i}]`)),
-          maxExtraSockets: a.peer.maxExtraSockets
+          maxExtraSockets: a.peer.maxExtraSockets,
+          holdMs: Math.min(0xFFFFFFFF, Math.max(0, Math.round(a.holdMs)))
         }
       }
     }
     case 'sync':
-      return { type: Message.Type.SYNC, sync: { sessionId: copy(msg.sync.sessionId), plan: summaryToWire(msg.sync.plan) } }
+      return {
+        type: Message.Type.SYNC,
+        sync: {
+          sessionId: copy(msg.sync.sessionId),
+          plan: summaryToWire(msg.sync.plan),
+          lanCandidates: msg.sync.lanCandidates.map((c, i) => candidateToWire(c, `sync.lanCandidates[${i}]`))
+        }
+      }
     case 'abort':
       return {
         type: Message.Type.ABORT,

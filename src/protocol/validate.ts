@@ -21,6 +21,7 @@ import {
   MAX_PUBLIC_ADDRESSES,
   MAX_PUNCH_BUDGET_MS,
   MAX_RESULT_ELAPSED_MS,
+  MAX_ANSWER_HOLD_MS,
   MAX_RETRY_AFTER_MS,
   MAX_SEQUENTIAL_DELTA,
   MIN_PUNCH_BUDGET_MS,
@@ -49,7 +50,7 @@ import {
   toWire
 } from './messages.ts'
 import type { Abort, Answer, Candidate as WireCandidate, NatProfile as WireNatProfile, Offer, PlanSummary as WirePlanSummary, Sync } from './coordination.ts'
-import type { AnswerInfo, CoordinationMessage, OfferInfo, ResultInfo } from './messages.ts'
+import type { AnswerInfo, CoordinationMessage, OfferInfo, ResultInfo, SyncInfo } from './messages.ts'
 import type { NatProfile, PortAllocation, TransportAddress } from '../nat/nat-profile.ts'
 import type { Candidate, PlanSummary } from '../punch/plan.ts'
 
@@ -87,7 +88,8 @@ export function decodeCoordinationMessage (bytes: Uint8Array, now: number): Coor
     msg = Message.decode(bytes, {
       limits: {
         offer: { candidates: MAX_CANDIDATES, nat: { publicAddresses: MAX_PUBLIC_ADDRESSES } },
-        answer: { candidates: MAX_CANDIDATES, nat: { publicAddresses: MAX_PUBLIC_ADDRESSES } }
+        answer: { candidates: MAX_CANDIDATES, nat: { publicAddresses: MAX_PUBLIC_ADDRESSES } },
+        sync: { lanCandidates: MAX_CANDIDATES }
       }
     })
   } catch (err: any) {
@@ -203,6 +205,7 @@ function validateAnswer (a: Answer, now: number): AnswerInfo {
   checkBytes(a.sessionId, SESSION_ID_LENGTH, 'answer.sessionId')
   checkStreamId(a.streamId, 'answer.streamId')
   checkRange(a.maxExtraSockets, 0, MAX_EXTRA_SOCKETS, 'answer.maxExtraSockets')
+  checkRange(a.holdMs, 0, MAX_ANSWER_HOLD_MS, 'answer.holdMs')
 
   return {
     version: a.version,
@@ -213,18 +216,32 @@ function validateAnswer (a: Answer, now: number): AnswerInfo {
       profile: validateNatProfile(a.nat, 'answer.nat', now),
       candidates: validateCandidates(a.candidates, 'answer.candidates'),
       maxExtraSockets: a.maxExtraSockets
-    }
+    },
+    holdMs: a.holdMs
   }
 }
 
-function validateSync (s: Sync): { sessionId: Uint8Array, plan: PlanSummary } {
+function validateSync (s: Sync): SyncInfo {
   checkBytes(s.sessionId, SESSION_ID_LENGTH, 'sync.sessionId')
 
   if (s.plan == null) {
     throw new InvalidCoordinationMessageError('sync.plan', 'must be set')
   }
 
-  return { sessionId: s.sessionId, plan: validatePlan(s.plan, 'sync.plan') }
+  const plan = validatePlan(s.plan, 'sync.plan')
+  const lanCandidates = validateCandidates(s.lanCandidates, 'sync.lanCandidates')
+
+  if (lanCandidates.length > 0 && !plan.raceLan) {
+    throw new InvalidCoordinationMessageError('sync.lanCandidates', 'must be empty unless plan.raceLan is set')
+  }
+
+  lanCandidates.forEach((c, i) => {
+    if (c.kind !== 'lan') {
+      throw new InvalidCoordinationMessageError(`sync.lanCandidates[${i}].kind`, 'must be LAN')
+    }
+  })
+
+  return { sessionId: s.sessionId, plan, lanCandidates }
 }
 
 function validatePlan (p: WirePlanSummary, field: string): PlanSummary {
@@ -416,9 +433,9 @@ function validateCandidate (c: WireCandidate, field: string): Candidate {
     throw new InvalidCoordinationMessageError(`${field}.ip`, `must not be IPv6 link-local (${host}): its zone cannot be carried`)
   }
 
-  if ((scope === 'loopback' || scope === 'link-local') && kind !== 'lan') {
-    throw new InvalidCoordinationMessageError(`${field}.ip`, `may be ${scope} only for LAN candidates (${host})`)
-  }
+  // loopback, IPv4 link-local and private addresses are well-formed: which
+  // of them we ever probe is the address policy's decision
+  // (src/punch/address-policy.ts), not the wire format's
 
   checkRange(c.port, 1, 65535, `${field}.port`)
 

@@ -1,6 +1,6 @@
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { PUNCH_SELECT_REPEATS_MS } from '../constants.ts'
+import { PROBE_SIZE, PUNCH_SELECT_REPEATS_MS } from '../constants.ts'
 import { PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { decodeProbe, elapsedSince, encodeProbe, probeTimestamp } from './probe.ts'
 import { expandTargets } from './targets.ts'
@@ -13,9 +13,33 @@ import type { RemoteInfo } from '../socket/datagram-socket.ts'
 import type { Logger } from '@libp2p/interface'
 import type { ProgressEvent, ProgressOptions } from 'progress-events'
 
+/** A priming burst that the node-wide rate limit cut short goes on after this many ms */
+const PRIME_RETRY_MS = 10
+
 export type PunchExecutorEvents =
   ProgressEvent<'punch:probing'> |
   ProgressEvent<'punch:path-found', { host: string, port: number }>
+
+/**
+ * Bounds on what one session sends, whatever the plan says (see
+ * docs/PROTOCOL.md, "Security considerations")
+ */
+export interface SendLimits {
+  /** most datagrams this session sends: probes, priming, acks and SELECT */
+  maxDatagrams: number
+  /** most bytes this session sends */
+  maxBytes: number
+  /**
+   * Consent (the RFC 7675 idea): an address that received this many
+   * datagrams without one authenticated datagram back is dropped. Targets of
+   * a birthday punch's random-port phase are exempt (bounded by the plan).
+   */
+  consentAfter: number
+  /** node-wide pacing shared by every session: take one token per datagram */
+  rate?: { take(): boolean }
+  /** the address policy: a target it refuses is never sent to */
+  allows?(host: string): boolean
+}
 
 export interface PunchExecutorInit extends ProgressOptions<PunchExecutorEvents> {
   plan: PunchPlan
@@ -27,6 +51,7 @@ export interface PunchExecutorInit extends ProgressOptions<PunchExecutorEvents> 
   openExtraSocket(): BoundSocket
   closeSocket(socket: BoundSocket): Promise<void>
   router: ProbeRouter
+  limits: SendLimits
   log: Logger
   signal: AbortSignal
   /** clock in ms @default performance.now() + timeOrigin */
@@ -49,16 +74,39 @@ export interface PunchPath {
 }
 
 export interface PunchStats {
+  /** probes and priming datagrams sent (what the plan's maxProbes counts) */
   probesSent: number
+  /** every datagram sent: probes, priming, acks, SELECT */
+  datagramsSent: number
+  bytesSent: number
+  /** sends skipped by the node-wide rate limit */
+  rateLimited: number
+  /** addresses dropped for lack of consent */
+  consentDropped: number
+  /** targets the address policy refused */
+  refusedTargets: number
   socketsOpen: number
   startedAt: number
 }
 
+interface PlannedTarget extends Target {
+  /** part of a birthday punch's random-port phase: no consent check */
+  consentExempt: boolean
+}
+
 interface Sender {
   socket: BoundSocket
-  targets: Target[]
+  targets: PlannedTarget[]
   next: number
+  /** priming position in `targets` (priming is paced too) */
+  primed: number
   onlyPrime: boolean
+}
+
+/** per remote address: datagrams sent there, and whether it ever answered */
+interface Consent {
+  sent: number
+  answered: boolean
 }
 
 /**
@@ -97,6 +145,7 @@ export class PunchExecution implements ProbeSession {
   private selected?: PunchPath
   private finished = false
   private lastRtt?: number
+  private readonly consent = new Map<string, Consent>()
 
   constructor (init: PunchExecutorInit) {
     this.init = init
@@ -104,7 +153,7 @@ export class PunchExecution implements ProbeSession {
     this.peerSide = this.side === 'initiator' ? 'responder' : 'initiator'
     this.now = init.now ?? (() => performance.timeOrigin + performance.now())
     this.random = init.random ?? Math.random
-    this.stats = { probesSent: 0, socketsOpen: 0, startedAt: Date.now() }
+    this.stats = { probesSent: 0, datagramsSent: 0, bytesSent: 0, rateLimited: 0, consentDropped: 0, refusedTargets: 0, socketsOpen: 0, startedAt: Date.now() }
     // rejections are delivered through run()
     this.result.promise.catch(() => {})
   }
@@ -129,21 +178,25 @@ export class PunchExecution implements ProbeSession {
       this.removeSession = this.init.router.add(this.init.sessionId, this)
       this.senders.push({
         socket: this.init.mainSocket,
-        targets: [
-          ...plan.lan.map(c => ({ host: c.host, port: c.port, family: c.family })),
-          ...plan.main.flatMap(spec => expandTargets(spec, this.random))
-        ],
+        targets: this.allowed([
+          ...plan.lan.map(c => ({ host: c.host, port: c.port, family: c.family, consentExempt: false })),
+          ...plan.main.flatMap(spec => this.expand(spec))
+        ]),
         next: 0,
+        primed: 0,
         onlyPrime: false
       })
+
+      const extraTargets = this.allowed(plan.extra.flatMap(spec => this.expand(spec)))
 
       for (let i = 0; i < plan.extraSockets; i++) {
         const socket = this.init.openExtraSocket()
         this.extraSockets.add(socket)
         this.senders.push({
           socket,
-          targets: plan.extra.flatMap(spec => expandTargets(spec, this.random)),
+          targets: extraTargets,
           next: 0,
+          primed: 0,
           onlyPrime: plan.priming.enabled && plan.priming.onlyPrime
         })
       }
@@ -199,6 +252,7 @@ export class PunchExecution implements ProbeSession {
     })
 
     this.init.log.trace('%s got %s #%d from %s:%d', this.side, probe.type, probe.seq, from.host, from.port)
+    this.consentOf(from).answered = true
 
     switch (probe.type) {
       case 'probe':
@@ -251,6 +305,7 @@ export class PunchExecution implements ProbeSession {
       if (plan.priming.refreshMs > 0) {
         this.every(plan.priming.refreshMs, () => {
           for (const sender of this.senders.filter(s => s.onlyPrime)) {
+            sender.primed = 0
             this.prime(sender)
           }
         })
@@ -273,35 +328,129 @@ export class PunchExecution implements ProbeSession {
         continue
       }
 
-      for (let i = 0; i < plan.pacing.probesPerRound; i++) {
+      for (let i = 0; i < plan.pacing.probesPerRound && sender.targets.length > 0; i++) {
         if (!this.budgetLeft()) {
           return
         }
 
-        const target = sender.targets[sender.next % sender.targets.length]
-        sender.next++
-        this.send(sender.socket, target, { type: 'probe' }, true)
+        const index = sender.next % sender.targets.length
+        const target = sender.targets[index]
+
+        if (!this.hasConsent(target)) {
+          // RFC 7675 idea: an address that never answers stops getting probes
+          sender.targets.splice(index, 1)
+          this.stats.consentDropped++
+          this.init.log('%s stops probing %s:%d: %d datagrams without an authenticated answer', this.side, target.host, target.port, this.consentOf(target).sent)
+          continue
+        }
+
+        sender.next = index + 1
+
+        if (!this.send(sender.socket, target, { type: 'probe' }, true)) {
+          return
+        }
       }
+    }
+
+    if (this.senders.every(s => s.targets.length === 0)) {
+      // nothing left that may be probed: no need to wait out the budget
+      this.fail(new PunchFailedError(`No direct path: every target of ${this.init.plan.strategy} went ${this.init.limits.consentAfter} datagrams without an authenticated answer`))
     }
   }
 
+  /**
+   * Send the low-TTL priming datagrams of `sender` that are still due,
+   * paced by the node-wide rate limit: what the limit refuses now goes out
+   * on a later tick
+   */
   private prime (sender: Sender): void {
-    for (const target of sender.targets) {
+    while (sender.primed < sender.targets.length) {
       if (!this.budgetLeft()) {
         return
       }
 
-      this.send(sender.socket, target, { type: 'probe' }, true, this.init.plan.priming.ttl)
+      if (!this.send(sender.socket, sender.targets[sender.primed], { type: 'probe' }, true, this.init.plan.priming.ttl)) {
+        this.schedule(() => { this.prime(sender) }, PRIME_RETRY_MS)
+        return
+      }
+
+      sender.primed++
     }
   }
 
   private budgetLeft (): boolean {
-    return !this.finished && this.stats.probesSent < this.init.plan.maxProbes
+    const { limits } = this.init
+
+    return !this.finished &&
+      this.stats.probesSent < this.init.plan.maxProbes &&
+      this.stats.datagramsSent < limits.maxDatagrams &&
+      this.stats.bytesSent + PROBE_SIZE <= limits.maxBytes
   }
 
-  private send (socket: BoundSocket, to: { host: string, port: number }, message: { type: ProbeType, seq?: number, timestamp?: number }, counts: boolean, ttl?: number): void {
+  private expand (spec: Parameters<typeof expandTargets>[0]): PlannedTarget[] {
+    const exempt = spec.kind === 'random-ports'
+
+    return expandTargets(spec, this.random).map(t => ({ ...t, consentExempt: exempt }))
+  }
+
+  /** the address policy's last word on every target (the planner filters too) */
+  private allowed (targets: PlannedTarget[]): PlannedTarget[] {
+    const allows = this.init.limits.allows
+
+    if (allows == null) {
+      return targets
+    }
+
+    return targets.filter(t => {
+      if (allows(t.host)) {
+        return true
+      }
+
+      this.stats.refusedTargets++
+      return false
+    })
+  }
+
+  private consentOf (to: { host: string, port: number }): Consent {
+    const key = `${to.host}|${to.port}`
+    let consent = this.consent.get(key)
+
+    if (consent == null) {
+      consent = { sent: 0, answered: false }
+      this.consent.set(key, consent)
+    }
+
+    return consent
+  }
+
+  private hasConsent (target: PlannedTarget): boolean {
+    if (target.consentExempt) {
+      return true
+    }
+
+    const consent = this.consentOf(target)
+
+    return consent.answered || consent.sent < this.init.limits.consentAfter
+  }
+
+  /**
+   * Send one datagram within the session's caps and (for probes) the
+   * node-wide rate. Returns false when a cap or the rate refused it.
+   */
+  private send (socket: BoundSocket, to: { host: string, port: number }, message: { type: ProbeType, seq?: number, timestamp?: number }, counts: boolean, ttl?: number): boolean {
     if (socket.closed) {
-      return
+      return true
+    }
+
+    const { limits } = this.init
+
+    if (this.stats.datagramsSent >= limits.maxDatagrams || this.stats.bytesSent + PROBE_SIZE > limits.maxBytes) {
+      return false
+    }
+
+    if (counts && limits.rate != null && !limits.rate.take()) {
+      this.stats.rateLimited++
+      return false
     }
 
     const datagram = encodeProbe({
@@ -314,11 +463,17 @@ export class PunchExecution implements ProbeSession {
 
     if (counts) {
       this.stats.probesSent++
+      this.consentOf(to).sent++
     }
+
+    this.stats.datagramsSent++
+    this.stats.bytesSent += datagram.byteLength
 
     socket.send(datagram, to.port, to.host, ttl).catch((err: Error) => {
       this.init.log.trace('probe to %s:%d failed - %e', to.host, to.port, err)
     })
+
+    return true
   }
 
   private select (socket: BoundSocket, remote: RemoteInfo): void {

@@ -4,6 +4,7 @@
  * executor runs. Types only.
  */
 
+import type { AddressScopeOverride } from './address-policy.ts'
 import type { NatProfile } from '../nat/nat-profile.ts'
 
 /**
@@ -197,6 +198,12 @@ export interface HistoryAdvice {
   reason: string
   /** when (clock ms) a skipped pair may be tried again */
   retryAt?: number
+  /**
+   * what decided the skip (set only when `skip`): this peer's failures, its
+   * NAT-pair class's failures with several peers, or this peer's protocol
+   * violation. A skip is not a punch failure: do not record it as one.
+   */
+  skipSource?: 'peer' | 'class' | 'violation'
   /** candidate kinds that worked with this peer, best first */
   preferredKinds: CandidateKind[]
   /** upper bound for the budget from remembered successes, ms */
@@ -209,18 +216,38 @@ export interface HistoryAdvice {
 export interface PlannerOptions {
   /** TTL of priming datagrams (default DEFAULT_PRIME_TTL) */
   lowTtl?: number
-  /** aim for this success probability when sizing birthday punches (default BIRTHDAY_TARGET_SUCCESS) */
+  /**
+   * aim for this success probability when sizing birthday punches (default
+   * BIRTHDAY_TARGET_SUCCESS). A responder checking a SYNC sizes with its own
+   * value, so an initiator aiming higher than its peer gets its plan refused.
+   */
   targetSuccess?: number
+  /**
+   * Test/lab-only: the scope of some addresses (e.g. the lab's documentation
+   * ranges as LAN addresses); undefined for an address keeps the default of
+   * `addressScope` (src/punch/address-policy.ts). Both sides must use the
+   * same override: the pair decision depends on it.
+   */
+  addressScope?: AddressScopeOverride
 }
 
 export interface PlanInput {
   initiator: PeerPunchInfo
   responder: PeerPunchInfo
-  /** relayed RTT measured by the initiator (OFFER → ANSWER), ms */
+  /**
+   * relayed RTT, ms: on the initiator OFFER sent → ANSWER received (minus the
+   * responder's ANSWER.hold_ms); on a responder checking SYNC against its
+   * own plan, its own measurement ANSWER sent → SYNC received (see
+   * `checkSummaryWithinOwnPlan` for the tolerance)
+   */
   rttMs: number
   /** clock, ms since the epoch, only used to age NAT observations */
   now: number
-  /** our history's advice about this peer / pair class (the initiator's decides) */
+  /**
+   * our history's advice about this peer / pair class: the initiator's
+   * shapes the plan; a responder's skip makes it refuse SYNC (as its own
+   * decision, see `checkSummaryWithinOwnPlan`)
+   */
   history?: HistoryAdvice
   options?: PlannerOptions
 }
@@ -229,4 +256,41 @@ export interface PairPlan {
   summary: PlanSummary
   initiator: PunchPlan
   responder: PunchPlan
+}
+
+/**
+ * Options of `planFromSummary`
+ */
+export interface FollowOptions {
+  /**
+   * Also refuse a summary that asks more of us than our own pair decision
+   * from the same inputs (`checkSummaryWithinOwnPlan`). The responder sets
+   * it, with its own measured RTT in `input.rttMs`.
+   */
+  enforceOwnLimits?: boolean
+}
+
+/**
+ * Who a refused SYNC should be blamed on, carried as the `cause` of the
+ * PlanRejectedError that `planFromSummary` / `checkSummaryWithinOwnPlan`
+ * throw (read it with `planRefusalOf`):
+ * - `structure` the summary cannot be followed at all (roles that do not fit
+ * the strategy, more sockets than we offered, a target we were never told):
+ * a protocol violation, an honest peer never sends it
+ * - `limits` the summary asks for more than our own decision from the same
+ * inputs (another strategy or roles, more sockets, a wider window, more
+ * random ports, a longer budget, a LAN race): a protocol violation, except
+ * for an honest initiator whose relayed RTT exceeded our tolerance
+ * - `history` our own punch history says not to punch this peer or its
+ * NAT-pair class now: not the peer's fault and not a punch failure, so do
+ * not record it as either
+ */
+export type PlanRefusalSource = 'structure' | 'limits' | 'history'
+
+export interface PlanRefusal {
+  source: PlanRefusalSource
+  /** the summary field that asked for too much or broke a rule, if one did */
+  field?: keyof PlanSummary
+  /** `history` only: what decided our skip (HistoryAdvice.skipSource) */
+  skipSource?: HistoryAdvice['skipSource']
 }

@@ -1,5 +1,5 @@
 import { lpStream } from '@libp2p/utils'
-import { COORDINATION_STEP_TIMEOUT_MS, MAX_COORDINATION_MESSAGE_SIZE } from '../constants.ts'
+import { COORDINATION_CLOSE_GRACE_MS, COORDINATION_STEP_TIMEOUT_MS, MAX_COORDINATION_MESSAGE_SIZE } from '../constants.ts'
 import { decodeCoordinationMessage, encodeCoordinationMessage } from '../protocol/validate.ts'
 import type { CoordinationMessage } from '../protocol/messages.ts'
 import type { AbortOptions, Stream } from '@libp2p/interface'
@@ -35,10 +35,30 @@ export class CoordinationChannel {
     return decodeCoordinationMessage(bytes.subarray(), Date.now())
   }
 
+  /**
+   * Close our side; if the peer has not closed its side within
+   * COORDINATION_CLOSE_GRACE_MS, reset the stream. A peer that never closes
+   * (or never reads) holds no stream of ours for longer than that.
+   */
   async close (): Promise<void> {
-    await this.stream.close().catch(() => {
+    try {
+      await this.stream.close({ signal: AbortSignal.timeout(COORDINATION_CLOSE_GRACE_MS) })
+    } catch {
       this.stream.abort(new Error('could not close the coordination stream'))
-    })
+      return
+    }
+
+    if (this.stream.status === 'closed' || this.stream.status === 'aborted' || this.stream.status === 'reset') {
+      return
+    }
+
+    const timer = setTimeout(() => {
+      if (this.stream.status !== 'closed') {
+        this.stream.abort(new Error('the peer did not close the coordination stream'))
+      }
+    }, COORDINATION_CLOSE_GRACE_MS)
+    timer.unref?.()
+    this.stream.addEventListener('close', () => { clearTimeout(timer) }, { once: true })
   }
 
   abort (err: Error): void {

@@ -3,12 +3,14 @@ import { AbortError, TypedEventEmitter, isPeerId, serviceCapabilities, setMaxLis
 import { repeatingTask } from '@libp2p/utils'
 import { CustomProgressEvent } from 'progress-events'
 import {
-  COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_CONCURRENT_PUNCHES, MAX_CANDIDATES, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS,
-  RELAY_RETIRE_MAX_WAIT_MS, RELAY_RETIRE_POLL_MS
+  CONSENT_MAX_UNANSWERED, COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_EXTRA_SOCKETS_TOTAL, DEFAULT_MAX_INBOUND_PUNCHES, DEFAULT_MAX_OUTBOUND_PUNCHES,
+  DEFAULT_MAX_PROBES_PER_SECOND, DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_DATAGRAMS, DEFAULT_MAX_SESSIONS_PER_PEER_PER_MINUTE, DIRECT_STALE_GRACE_MS,
+  GLARE_WAIT_MS, HISTORY_MAX_PEERS, MAX_CANDIDATES, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS, RELAY_RETIRE_POLL_MS, SESSION_ID_LENGTH
 } from '../constants.ts'
-import { CoordinationFailedError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError } from '../errors.ts'
+import { CoordinationFailedError, GlareError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError, TooManyPunchesError } from '../errors.ts'
 import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
+import { addressPolicy } from '../punch/address-policy.ts'
 import { PunchHistory } from '../punch/history.ts'
 import { ProbeRouter } from '../punch/probe-router.ts'
 import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
@@ -16,11 +18,18 @@ import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts
 import { UDXTransport } from '../transport/udx-transport.ts'
 import { CoordinationChannel } from './coordination-channel.ts'
 import { NatMonitor } from './nat-monitor.ts'
+import { PeerPunch } from './peer-punch.ts'
+import { ProbeRate } from './probe-rate.ts'
 import { PunchSession } from './punch-session.ts'
+import { PunchSlots } from './punch-slots.ts'
+import { SocketQuota } from './socket-quota.ts'
+import type { OurCandidates } from './punch-session.ts'
 import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { StunServerSet } from '../nat/stun/server-set.ts'
-import type { Candidate } from '../punch/plan.ts'
+import type { AbortReason, CoordinationMessage } from '../protocol/messages.ts'
+import type { SendLimits } from '../punch/executor.ts'
+import type { Candidate, Side } from '../punch/plan.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, Connection, CounterGroup, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { RepeatingTask } from '@libp2p/utils'
@@ -28,6 +37,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 
 interface ServiceMetrics {
   punches: CounterGroup
+  refusals: CounterGroup
   active: { update(value: number): void }
 }
 
@@ -42,7 +52,12 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   private readonly router = new ProbeRouter()
   private readonly history = new PunchHistory()
   private readonly nat: NatMonitor
-  private readonly sessions = new Map<string, { session: PunchSession, promise: Promise<Connection> }>()
+  /** the one punch per remote peer, whoever started it */
+  private readonly punches = new Map<string, PeerPunch>()
+  private readonly slots: PunchSlots
+  private readonly socketQuota: SocketQuota
+  private readonly probeRate: ProbeRate
+  private readonly sendLimits: SendLimits
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private shutdownController = new AbortController()
   private transport?: UDXTransport
@@ -64,12 +79,33 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       openSocket: (family) => (this.transport as UDXTransport).pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
       closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket) }
     })
+    this.slots = new PunchSlots({
+      maxOutbound: init.maxOutboundPunches ?? DEFAULT_MAX_OUTBOUND_PUNCHES,
+      maxInbound: init.maxInboundPunches ?? DEFAULT_MAX_INBOUND_PUNCHES,
+      maxOffersPerPeerPerMinute: init.maxSessionsPerPeerPerMinute ?? DEFAULT_MAX_SESSIONS_PER_PEER_PER_MINUTE,
+      maxTrackedPeers: HISTORY_MAX_PEERS
+    })
+    this.socketQuota = new SocketQuota(init.maxExtraSocketsTotal ?? DEFAULT_MAX_EXTRA_SOCKETS_TOTAL)
+    const perSecond = init.maxProbesPerSecond ?? DEFAULT_MAX_PROBES_PER_SECOND
+    this.probeRate = new ProbeRate({ perSecond, burst: perSecond })
+    const policy = addressPolicy(init.addressScope)
+    this.sendLimits = {
+      maxDatagrams: init.maxSessionDatagrams ?? DEFAULT_MAX_SESSION_DATAGRAMS,
+      maxBytes: init.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
+      consentAfter: CONSENT_MAX_UNANSWERED,
+      rate: this.probeRate,
+      allows: (host) => policy.scope(host) !== 'forbidden'
+    }
 
     if (components.metrics != null) {
       this.metrics = {
         punches: components.metrics.registerCounterGroup('libp2p_udx_hole_punch_total', {
           label: 'outcome',
           help: 'Hole punches by outcome and strategy'
+        }),
+        refusals: components.metrics.registerCounterGroup('libp2p_udx_hole_punch_refused_total', {
+          label: 'reason',
+          help: 'Coordination streams from peers refused before a session ran, by ABORT reason'
         }),
         active: components.metrics.registerMetric('libp2p_udx_hole_punch_active', {
           help: 'Hole punches in progress'
@@ -140,7 +176,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.started = false
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
     this.shutdownController.abort(new AbortError('The hole-punch service is stopping'))
-    await Promise.allSettled([...this.sessions.values()].map(async ({ promise }) => promise))
+    const running = [...this.punches.values()]
+    for (const punch of running) {
+      punch.controller.abort(new AbortError('The hole-punch service is stopping'))
+    }
+    await Promise.allSettled(running.map(async punch => punch.join({ signal: AbortSignal.timeout(5_000) })))
     await this.components.registrar.unhandle(COORDINATION_PROTOCOL)
 
     this.natRefresh?.stop()
@@ -162,7 +202,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   getActivePunches (): PunchInfo[] {
-    return [...this.sessions.values()].map(({ session }) => session.info())
+    return [...this.punches.values()].flatMap(punch => punch.session != null ? [punch.session.info()] : [])
   }
 
   getNatProfile (): NatProfile {
@@ -182,12 +222,21 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       throw new NoUdxTransportError('The hole-punch service is not started: call node.start() first')
     }
 
+    const timeoutMs = this.init.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS
     const signal = AbortSignal.any([
-      options.signal ?? AbortSignal.timeout(this.init.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS),
+      options.signal ?? AbortSignal.timeout(timeoutMs),
       this.shutdownController.signal
     ])
-    signal.throwIfAborted()
 
+    try {
+      signal.throwIfAborted()
+      return await this.connectWith(peer, options, signal)
+    } catch (err: any) {
+      throw documentedError(err, signal, options.signal == null ? timeoutMs : undefined)
+    }
+  }
+
+  private async connectWith (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
     let peerId: PeerId
 
     if (isPeerId(peer)) {
@@ -212,22 +261,24 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       return direct
     }
 
-    const relayed = this.relayedConnection(peerId)
-    if (relayed == null) {
-      throw new NoRelayedConnectionError(`No relayed connection to ${peerId.toString()}: dial it through a relay first (its /p2p-circuit multiaddr), or pass that multiaddr to connect()`)
+    // one punch per pair of peers: join the one that runs, whoever started it
+    let punch = this.punches.get(peerId.toString())
+
+    if (punch == null) {
+      const relayed = this.relayedConnection(peerId)
+      if (relayed == null) {
+        throw new NoRelayedConnectionError(`No relayed connection to ${peerId.toString()}: dial it through a relay first (its /p2p-circuit multiaddr), or pass that multiaddr to connect()`)
+      }
+      options.onProgress?.(new CustomProgressEvent('hole-punch:relayed'))
+      punch = this.startOutbound(peerId, relayed)
     }
-    options.onProgress?.(new CustomProgressEvent('hole-punch:relayed'))
 
     try {
-      return await this.punchWith(peerId, relayed, 'initiator', { ...options, signal })
+      return await punch.join({ signal, onProgress: options.onProgress })
     } catch (err: any) {
-      // the peer may have won a simultaneous start: its session answers ours
-      const other = this.sessions.get(peerId.toString())
-      if (other != null && other.session.side === 'responder') {
-        return other.promise
-      }
+      const relayed = this.relayedConnection(peerId)
 
-      if (options.fallbackToRelay === true && !signal.aborted && relayed.status === 'open') {
+      if (options.fallbackToRelay === true && !signal.aborted && relayed != null) {
         this.log('no direct path to %p, using the relayed connection - %e', peerId, err)
         options.onProgress?.(new CustomProgressEvent('hole-punch:fallback', { reason: err.message }))
         return relayed
@@ -238,143 +289,278 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   /**
-   * Start (or join) the punch with `peerId` over the relayed connection
+   * Start our own punch with `peerId` (the caller checked that none runs)
    */
-  private async punchWith (peerId: PeerId, relayed: Connection, side: 'initiator', options: ConnectOptions & { signal: AbortSignal }): Promise<Connection> {
-    const key = peerId.toString()
-    const existing = this.sessions.get(key)
-
-    if (existing != null) {
-      return existing.promise
+  private startOutbound (peerId: PeerId, relayed: Connection): PeerPunch {
+    if (!this.slots.acquire('initiator')) {
+      throw new TooManyPunchesError(`${this.slots.inUse('initiator')} punches of ours are already running (maxOutboundPunches): try again later`)
     }
 
-    this.checkCapacity()
-    const stream = await relayed.newStream(COORDINATION_PROTOCOL, { signal: options.signal, runOnLimitedConnection: true })
-    const session = this.createSession(peerId, side, stream, options)
-    return this.track(key, session, relayed, session.runInitiator())
+    const punch = this.register(peerId, 'initiator')
+
+    void (async () => {
+      let stream: Stream
+      try {
+        stream = await relayed.newStream(COORDINATION_PROTOCOL, { signal: punch.controller.signal, runOnLimitedConnection: true })
+      } catch (err: any) {
+        if (punch.state === 'starting') {
+          this.settle(punch, undefined, err)
+        }
+        return
+      }
+
+      if (punch.state !== 'starting') {
+        // the peer's OFFER won the glare while our stream opened
+        stream.abort(new GlareError())
+        return
+      }
+
+      const session = this.createSession(punch, 'initiator', new CoordinationChannel(stream))
+      this.runSession(punch, session, session.runInitiator())
+    })()
+
+    return punch
+  }
+
+  private register (peerId: PeerId, origin: Side): PeerPunch {
+    const punch = new PeerPunch(peerId, origin)
+    this.punches.set(peerId.toString(), punch)
+    this.metrics?.active.update(this.punches.size)
+    this.safeDispatchEvent('punch:start', { detail: { peer: peerId, side: origin } })
+
+    // every local caller gave up before a session ran: nothing to tell the peer
+    punch.controller.signal.addEventListener('abort', () => {
+      if (punch.session == null && !punch.settled) {
+        this.settle(punch, undefined, new AbortError('Every caller waiting for this punch was aborted'))
+      }
+    }, { once: true })
+
+    return punch
+  }
+
+  /**
+   * Follow a session to its end and settle the punch with its outcome,
+   * unless another session replaced it (glare)
+   */
+  private runSession (punch: PeerPunch, session: PunchSession, run: Promise<Connection>): void {
+    punch.run(session)
+
+    run.then(connection => {
+      if (punch.session === session) {
+        this.settle(punch, connection)
+      } else {
+        // a late success of a session that gave way: keep the connection,
+        // the winner's outcome is what callers get
+        this.log('a replaced session with %p still connected', session.peer)
+      }
+    }, (err: Error) => {
+      if (punch.session !== session || punch.settled) {
+        return
+      }
+
+      if (err.name === 'GlareError') {
+        // we gave way (or the peer told us to): its OFFER is on its way
+        this.log('punch with %p: the peer\'s simultaneous OFFER wins, waiting for it', session.peer)
+        punch.awaitOffer(GLARE_WAIT_MS, () => {
+          this.settle(punch, undefined, new CoordinationFailedError(`The peer won a simultaneous start but its OFFER did not arrive within ${GLARE_WAIT_MS} ms`))
+        })
+        return
+      }
+
+      if (session.outcome.violation) {
+        this.history.recordViolation(session.peer.toString(), Date.now())
+      }
+
+      this.settle(punch, undefined, err)
+    })
+  }
+
+  /**
+   * The punch with one peer is over: events, metrics, history, retry, relay
+   * retirement, and every caller gets the outcome
+   */
+  private settle (punch: PeerPunch, connection?: Connection, err?: Error): void {
+    if (punch.settled) {
+      return
+    }
+
+    const session = punch.session
+    const side = session?.side ?? punch.origin
+    const durationMs = Date.now() - punch.startedAt
+    const strategy = session?.plan?.strategy
+
+    if (this.punches.get(punch.peer.toString()) === punch) {
+      this.punches.delete(punch.peer.toString())
+    }
+    this.slots.release(punch.slot)
+    this.metrics?.active.update(this.punches.size)
+
+    if (connection != null) {
+      this.log('direct connection to %p (%s, %s) in %d ms', punch.peer, side, strategy ?? 'unknown', durationMs)
+      this.metrics?.punches.increment({ [`success_${strategy ?? 'unknown'}`]: true })
+      if (session != null) {
+        this.record(session, true, durationMs)
+      }
+      punch.onProgress(new CustomProgressEvent('hole-punch:direct', { durationMs }))
+      this.safeDispatchEvent('punch:success', { detail: { peer: punch.peer, side, durationMs, strategy: strategy ?? 'unknown', connection } })
+
+      if (this.init.closeRelayedConnection !== false) {
+        this.retireRelayedConnection(punch.peer, connection)
+      }
+
+      punch.resolve(connection)
+      return
+    }
+
+    const error = err ?? new PunchFailedError()
+    this.log('punch with %p (%s) failed after %d ms - %e', punch.peer, side, durationMs, error)
+    this.metrics?.punches.increment({ [`failure_${error.name ?? 'Error'}`]: true })
+
+    // history learns only from genuine punch failures: our punch ran and
+    // found no path (not aborts, refusals, the peer's ABORT, or a skip that
+    // history itself decided)
+    if (session != null && error instanceof PunchFailedError && error.reason === 'no-path') {
+      this.record(session, false, durationMs)
+      this.maybeScheduleRetry(session)
+    }
+
+    this.safeDispatchEvent('punch:failure', { detail: { peer: punch.peer, side, durationMs, strategy, reason: error.message, error } })
+    punch.reject(error)
   }
 
   private async onCoordinationStream (stream: Stream, connection: Connection): Promise<void> {
     const peerId = connection.remotePeer
     const key = peerId.toString()
+    const receivedAt = performance.now()
     const channel = new CoordinationChannel(stream)
-    const message = await channel.read({ signal: this.shutdownController.signal })
+    let message: CoordinationMessage
 
-    if (message.type !== 'offer') {
-      channel.abort(new PunchFailedError(`Expected OFFER, got ${message.type}`))
+    try {
+      message = await channel.read({ signal: this.shutdownController.signal })
+    } catch (err: any) {
+      if (!isInvalidMessage(err)) {
+        // the stream closed or reset (a peer that gave way in a glare closes
+        // the stream it had opened), or no message came in time
+        this.log('no first coordination message from %p - %e', peerId, err)
+        // a message cut short by the end of the stream is invalid too (but
+        // no violation: an honest peer that gave way closes early)
+        await refuse(channel, NO_SESSION_ID, CLOSED_STREAM_REASONS[err.name] ?? 'internal-error', err.message ?? '')
+        return
+      }
+
+      // junk of every kind ends here: ABORT with the reason the spec
+      // prescribes, close the stream, remember the violation
+      const reason: AbortReason = err.name === 'UnsupportedCoordinationVersionError' ? 'unsupported-version' : 'invalid-message'
+      this.log('invalid first coordination message from %p - %e', peerId, err)
+      this.metrics?.refusals.increment({ [reason]: true })
+      this.history.recordViolation(key, Date.now())
+      await refuse(channel, NO_SESSION_ID, reason, err.message ?? '')
       return
     }
 
-    const refuse = async (reason: 'already-connected' | 'resource-limit' | 'shutting-down', text: string): Promise<void> => {
-      await channel.send({ type: 'abort', abort: { sessionId: message.offer.sessionId, reason, message: text } }).catch(() => {})
-      await channel.close()
+    if (message.type !== 'offer') {
+      this.history.recordViolation(key, Date.now())
+      this.metrics?.refusals.increment({ 'invalid-message': true })
+      await refuse(channel, sessionIdOf(message), 'invalid-message', `the first message must be OFFER, got ${message.type.toUpperCase()}`)
+      return
+    }
+
+    const offer = message.offer
+    const decline = async (reason: AbortReason, text: string): Promise<void> => {
+      this.log('refusing the OFFER of %p: %s (%s)', peerId, reason, text)
+      this.metrics?.refusals.increment({ [reason]: true })
+      await refuse(channel, offer.sessionId, reason, text)
     }
 
     if (!this.started) {
-      await refuse('shutting-down', 'the node is stopping')
+      await decline('shutting-down', 'the node is stopping')
       return
     }
 
-    const stale = this.directConnection(peerId)
-    if (stale != null) {
+    if (!this.slots.admitOffer(key)) {
+      await decline('resource-limit', `more than ${this.init.maxSessionsPerPeerPerMinute ?? DEFAULT_MAX_SESSIONS_PER_PEER_PER_MINUTE} punches from this peer in a minute`)
+      return
+    }
+
+    const direct = this.directConnection(peerId)
+    if (direct != null) {
+      if (Date.now() - direct.timeline.open < DIRECT_STALE_GRACE_MS) {
+        // the OFFER crossed our fresh success: keep the connection
+        await decline('already-connected', 'a direct connection to this peer was just opened')
+        return
+      }
+
       // the peer offers only when it has no direct connection to us, so ours
       // is half dead (the peer hung up and the close has not reached us yet):
       // drop it and punch again
       this.log('%p offers a punch while we hold a direct connection to it: closing ours as stale', peerId)
-      stale.abort(new PunchFailedError('The peer no longer has this direct connection'))
+      direct.abort(new PunchFailedError('The peer no longer has this direct connection'))
     }
 
-    const existing = this.sessions.get(key)
-    if (existing != null) {
-      // both sides started at once: the lower PeerId stays initiator
-      if (existing.session.side === 'initiator' && this.components.peerId.toString() < key) {
-        await refuse('resource-limit', 'simultaneous start: the peer with the lower PeerId initiates')
+    let punch = this.punches.get(key)
+
+    if (punch != null && !punch.settled) {
+      if (punch.state === 'running' && punch.session?.side === 'responder') {
+        await decline('resource-limit', 'a punch with this peer is already running')
         return
       }
 
-      if (existing.session.side === 'responder') {
-        await refuse('resource-limit', 'a punch with this peer is already running')
+      if (punch.state !== 'awaiting-offer') {
+        // glare: both sides offered at once. The offer of the peer with the
+        // smaller PeerId wins (as ICE resolves role conflicts with a fixed
+        // tie-breaker); both sides compute the same answer
+        if (this.components.peerId.toString() < key) {
+          await decline('glare', 'simultaneous OFFER: the offerer with the smaller PeerId keeps its session')
+          return
+        }
+
+        this.log('simultaneous OFFER from %p: its session wins, ours gives way', peerId)
+        punch.session?.yieldToPeer()
+      }
+
+      // our callers now wait for the peer's session; it holds an inbound slot
+      this.slots.release(punch.slot)
+      this.slots.acquire('responder', true)
+      punch.slot = 'responder'
+    } else {
+      if (!this.slots.acquire('responder')) {
+        await decline('resource-limit', `${this.slots.inUse('responder')} punches started by peers are running (maxInboundPunches)`)
         return
       }
-      // else: we yield; our own initiator session will be refused by the
-      // peer, and connect() then waits for this responder session
+
+      punch = this.register(peerId, 'responder')
     }
 
-    if (this.sessions.size >= (this.init.maxConcurrentPunches ?? DEFAULT_MAX_CONCURRENT_PUNCHES) && existing == null) {
-      await refuse('resource-limit', 'too many punches in progress')
-      return
-    }
-
-    const session = this.createSession(peerId, 'responder', stream, { signal: this.shutdownController.signal }, channel)
-    await this.track(key, session, connection, session.runResponder(message.offer)).catch(() => {})
+    const session = this.createSession(punch, 'responder', channel)
+    this.runSession(punch, session, session.runResponder(offer, receivedAt))
   }
 
-  private createSession (peerId: PeerId, side: 'initiator' | 'responder', stream: Stream, options: ConnectOptions & { signal: AbortSignal }, channel?: CoordinationChannel): PunchSession {
+  private createSession (punch: PeerPunch, side: Side, channel: CoordinationChannel): PunchSession {
     return new PunchSession({
-      peer: peerId,
+      peer: punch.peer,
       side,
-      channel: channel ?? new CoordinationChannel(stream),
+      channel,
       transport: this.transport as UDXTransport,
       router: this.router,
       nat: this.nat,
       history: this.history,
       candidates: (socket) => this.candidates(socket),
+      shareLanAlways: this.init.shareLanAddresses === true,
       maxExtraSockets: this.init.maxExtraSockets ?? MAX_EXTRA_SOCKETS,
+      sockets: this.socketQuota,
+      limits: this.sendLimits,
+      planner: this.init.addressScope != null ? { addressScope: this.init.addressScope } : undefined,
       log: this.log,
-      signal: AbortSignal.any([options.signal, this.shutdownController.signal]),
-      onProgress: options.onProgress
+      signal: AbortSignal.any([punch.controller.signal, this.shutdownController.signal]),
+      isShuttingDown: () => !this.started,
+      onProgress: punch.onProgress
     })
-  }
-
-  /**
-   * Register a running session, emit events, record history, and retire
-   * the relayed connection after success
-   */
-  private async track (key: string, session: PunchSession, relayed: Connection, run: Promise<Connection>): Promise<Connection> {
-    const promise = (async () => {
-      this.safeDispatchEvent('punch:start', { detail: { peer: session.peer, side: session.side } })
-      this.metrics?.active.update(this.sessions.size)
-
-      try {
-        const connection = await run
-        const durationMs = Date.now() - session.startedAt
-        const strategy = session.plan?.strategy ?? 'unknown'
-        this.log('direct connection to %p (%s, %s) in %d ms', session.peer, session.side, strategy, durationMs)
-        this.metrics?.punches.increment({ [`success_${strategy}`]: true })
-        this.record(session, true, durationMs)
-        this.safeDispatchEvent('punch:success', { detail: { peer: session.peer, side: session.side, durationMs, strategy, connection } })
-
-        if (this.init.closeRelayedConnection !== false) {
-          this.retireRelayedConnection(relayed)
-        }
-
-        return connection
-      } catch (err: any) {
-        const durationMs = Date.now() - session.startedAt
-        this.log('punch with %p (%s) failed after %d ms - %e', session.peer, session.side, durationMs, err)
-        this.metrics?.punches.increment({ [`failure_${err.name ?? 'Error'}`]: true })
-        this.record(session, false, durationMs)
-        this.safeDispatchEvent('punch:failure', { detail: { peer: session.peer, side: session.side, durationMs, strategy: session.plan?.strategy, reason: err.message, error: err } })
-        this.maybeScheduleRetry(session, err)
-        throw err
-      }
-    })()
-
-    this.sessions.set(key, { session, promise })
-    promise.catch(() => {}).finally(() => {
-      if (this.sessions.get(key)?.session === session) {
-        this.sessions.delete(key)
-      }
-      this.metrics?.active.update(this.sessions.size)
-    })
-
-    return promise
   }
 
   private record (session: PunchSession, success: boolean, elapsedMs: number): void {
     const plan = session.plan
 
-    if (plan == null) {
+    if (plan == null || plan.pairStrategy === 'none-fallback') {
       return
     }
 
@@ -392,11 +578,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
    * Background upgrades are retried with backoff and swapped roles: after a
    * punch that found no path, the side that was the responder starts the
    * next attempt (with fresh NAT observations) once the history's backoff
-   * has passed. Cancelled or aborted punches, and explicit connect() calls
-   * when autoUpgrade is off, are not retried.
+   * has passed. Only genuine failures are retried (never after an abort, a
+   * refusal or a protocol violation), and not when autoUpgrade is off.
    */
-  private maybeScheduleRetry (session: PunchSession, err: Error): void {
-    if (this.init.autoUpgrade === false || session.side !== 'responder' || err.name !== 'PunchFailedError' || !this.started) {
+  private maybeScheduleRetry (session: PunchSession): void {
+    if (this.init.autoUpgrade === false || session.side !== 'responder' || session.outcome.violation || !this.started) {
       return
     }
 
@@ -411,7 +597,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const timer = setTimeout(() => {
       this.timers.delete(timer)
 
-      if (!this.started || this.sessions.has(session.peer.toString()) || this.directConnection(session.peer) != null || this.relayedConnection(session.peer) == null) {
+      if (!this.started || this.punches.has(session.peer.toString()) || this.directConnection(session.peer) != null || this.relayedConnection(session.peer) == null) {
         return
       }
 
@@ -424,24 +610,36 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   /**
-   * Close the relayed connection once none of its streams is open, so no
-   * stream in flight breaks; new streams go to the direct connection
+   * Close the relayed connection to `peer` once the direct connection is up
+   * and none of the relayed connection's streams is open, so no stream in
+   * flight breaks; new streams go to the direct connection. The relayed
+   * connection is only ever closed while the direct one is open: if the
+   * direct connection closes first, the relayed one stays.
    */
-  private retireRelayedConnection (relayed: Connection): void {
-    const deadline = Date.now() + RELAY_RETIRE_MAX_WAIT_MS
+  private retireRelayedConnection (peer: PeerId, direct: Connection): void {
+    const stop = (): void => {
+      clearInterval(timer)
+      this.timers.delete(timer)
+    }
     const check = (): void => {
-      if (relayed.status !== 'open') {
-        clearInterval(timer)
-        this.timers.delete(timer)
+      if (direct.status !== 'open') {
+        this.log('the direct connection to %p closed: keeping the relayed connection', peer)
+        stop()
+        return
+      }
+
+      const relayed = this.relayedConnection(peer)
+
+      if (relayed == null) {
+        stop()
         return
       }
 
       const busy = relayed.streams.filter(s => s.protocol !== COORDINATION_PROTOCOL && s.status === 'open')
 
-      if (busy.length === 0 || Date.now() > deadline) {
-        clearInterval(timer)
-        this.timers.delete(timer)
-        this.log('closing the relayed connection to %p (%d open streams)', relayed.remotePeer, busy.length)
+      if (busy.length === 0) {
+        stop()
+        this.log('closing the relayed connection to %p: the direct connection carries its traffic', peer)
         relayed.close().catch(err => { relayed.abort(err) })
       }
     }
@@ -466,7 +664,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       return
     }
 
-    if (this.sessions.has(peerId.toString()) || this.directConnection(peerId) != null) {
+    if (this.punches.has(peerId.toString()) || this.directConnection(peerId) != null) {
+      return
+    }
+
+    if (this.history.advise(peerId.toString(), 'unknown~unknown', Date.now()).skipSource === 'violation') {
       return
     }
 
@@ -500,12 +702,6 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     }
   }
 
-  private checkCapacity (): void {
-    if (this.sessions.size >= (this.init.maxConcurrentPunches ?? DEFAULT_MAX_CONCURRENT_PUNCHES)) {
-      throw new PunchFailedError(`${this.sessions.size} punches are already running (maxConcurrentPunches): try again later`)
-    }
-  }
-
   private directConnection (peerId: PeerId): Connection | undefined {
     return this.components.connectionManager.getConnections(peerId)
       .find(c => c.status === 'open' && c.limits == null)
@@ -517,16 +713,19 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   /**
-   * Our candidates for the socket: its public mappings, then its LAN
-   * interface addresses
+   * Our candidates for the socket: its public mappings (offered to anyone)
+   * and its LAN interface addresses (offered only behind the same public IP,
+   * see PunchSession)
    */
-  private candidates (socket: BoundSocket): Candidate[] {
+  private candidates (socket: BoundSocket): OurCandidates {
     const local = socket.address()
-    const out: Candidate[] = []
+    const shared: Candidate[] = []
+    const lan: Candidate[] = []
+    const override = this.init.addressScope
 
     for (const address of this.nat.getProfile().publicAddresses) {
-      if (address.family === local.family && !isLocalOnly(address.host)) {
-        out.push({ host: address.host, port: address.port, family: address.family, kind: 'public', source: 'stun' })
+      if (address.family === local.family && (!isLocalOnly(address.host) || override?.(address.host) === 'public')) {
+        shared.push({ host: address.host, port: address.port, family: address.family, kind: 'public', source: 'stun' })
       }
     }
 
@@ -534,12 +733,12 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const hosts = isWildcard(local.host) ? interfaceAddresses(local.family) : [local.host]
 
     for (const host of hosts) {
-      if (filter(host) && !out.some(c => c.host === host && c.port === local.port)) {
-        out.push({ host, port: local.port, family: local.family, kind: 'lan', source: 'interface' })
+      if (filter(host) && !shared.some(c => c.host === host && c.port === local.port)) {
+        lan.push({ host, port: local.port, family: local.family, kind: 'lan', source: 'interface' })
       }
     }
 
-    return out.slice(0, MAX_CANDIDATES)
+    return { shared: shared.slice(0, MAX_CANDIDATES), lan: lan.slice(0, Math.max(0, MAX_CANDIDATES - shared.length)) }
   }
 }
 
@@ -552,4 +751,72 @@ function interfaceAddresses (family: 4 | 6): string[] {
 
 function defaultLanFilter (host: string): boolean {
   return !isLocalOnly(host)
+}
+
+/** ABORT reasons for a first message that never arrived whole */
+const CLOSED_STREAM_REASONS: Record<string, AbortReason> = {
+  TimeoutError: 'timeout',
+  UnexpectedEOFError: 'invalid-message'
+}
+
+/** ABORT of a stream whose session id we never learnt (an invalid first message) */
+const NO_SESSION_ID = new Uint8Array(SESSION_ID_LENGTH)
+
+function sessionIdOf (message: CoordinationMessage): Uint8Array {
+  switch (message.type) {
+    case 'offer': return message.offer.sessionId
+    case 'answer': return message.answer.sessionId
+    case 'sync': return message.sync.sessionId
+    case 'abort': return message.abort.sessionId
+    default: return message.result.sessionId
+  }
+}
+
+/**
+ * Send ABORT and close the stream, whatever state it is in
+ */
+async function refuse (channel: CoordinationChannel, sessionId: Uint8Array, reason: AbortReason, text: string): Promise<void> {
+  try {
+    await channel.send({ type: 'abort', abort: { sessionId, reason, message: text.slice(0, 200) } }, { signal: AbortSignal.timeout(1_000) })
+  } catch {
+    // the stream may already be gone
+  }
+
+  await channel.close()
+}
+
+/**
+ * A message that arrived but broke the protocol (a violation), as opposed to
+ * a stream that ended or a timeout
+ */
+function isInvalidMessage (err: any): boolean {
+  return ['InvalidCoordinationMessageError', 'CoordinationMessageTooLargeError', 'UnsupportedCoordinationVersionError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError'].includes(err?.name)
+}
+
+/** The errors connect() documents; anything else is wrapped */
+const DOCUMENTED_ERRORS = new Set([
+  'AbortError', 'NoUdxTransportError', 'NoRelayedConnectionError', 'CoordinationFailedError', 'PunchFailedError',
+  'PunchAbortedByPeerError', 'TooManyPunchesError', 'UnexpectedRemotePeerError'
+])
+
+/**
+ * What connect() rejects with: an aborted or timed-out call always rejects
+ * with AbortError; other errors are the documented ones (anything else is
+ * wrapped in CoordinationFailedError with the original as `cause`)
+ */
+function documentedError (err: any, signal: AbortSignal, defaultTimeoutMs?: number): Error {
+  if (signal.aborted) {
+    if (err?.name === 'AbortError') {
+      return err
+    }
+
+    const timedOut = signal.reason?.name === 'TimeoutError'
+    return new AbortError(timedOut && defaultTimeoutMs != null ? `connect() timed out after ${defaultTimeoutMs} ms (the timeout option)` : `connect() was aborted: ${signal.reason?.message ?? 'aborted'}`)
+  }
+
+  if (DOCUMENTED_ERRORS.has(err?.name)) {
+    return err
+  }
+
+  return new CoordinationFailedError(`connect() failed: ${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`, { cause: err })
 }

@@ -1,18 +1,19 @@
 import { randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { COORDINATION_VERSION, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH } from '../constants.ts'
-import { CoordinationFailedError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
+import { COORDINATION_VERSION, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
+import { CoordinationFailedError, GlareError, InvalidCoordinationMessageError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
 import { PunchExecution } from '../punch/executor.ts'
-import { classifyNat, pairClassOf, planFromSummary, planPunch } from '../punch/planner.ts'
+import { classifyNat, pairClassOf, planFromSummary, planPunch, planRefusalOf } from '../punch/planner.ts'
 import { isLocalOnly } from '../socket/host-scope.ts'
 import type { CoordinationChannel } from './coordination-channel.ts'
 import type { NatMonitor } from './nat-monitor.ts'
 import type { HolePunchProgressEvents, PunchInfo, PunchPhase } from './types.ts'
 import type { AbortInfo, AbortReason, AnswerInfo, CoordinationMessage, OfferInfo } from '../protocol/messages.ts'
+import type { SendLimits } from '../punch/executor.ts'
 import type { PunchHistory } from '../punch/history.ts'
-import type { Candidate, PeerPunchInfo, PlanInput, PunchPlan, Side } from '../punch/plan.ts'
+import type { Candidate, PeerPunchInfo, PlanInput, PlannerOptions, PunchPlan, Side } from '../punch/plan.ts'
 import type { ProbeRouter } from '../punch/probe-router.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { UDXTransport } from '../transport/udx-transport.ts'
@@ -23,7 +24,24 @@ import type { ProgressOptions } from 'progress-events'
  * Errors that reach the caller as they are; anything else is wrapped in
  * CoordinationFailedError (with the original as `cause`)
  */
-const OUR_ERRORS = new Set(['AbortError', 'PunchFailedError', 'PunchAbortedByPeerError', 'UnexpectedRemotePeerError', 'CoordinationFailedError'])
+const OUR_ERRORS = new Set(['AbortError', 'PunchFailedError', 'PunchAbortedByPeerError', 'UnexpectedRemotePeerError', 'CoordinationFailedError', 'PlanRejectedError', 'GlareError'])
+
+/** What a peer did wrong, for the errors that name a protocol violation */
+const VIOLATIONS = new Set(['InvalidCoordinationMessageError', 'CoordinationMessageTooLargeError', 'UnsupportedCoordinationVersionError'])
+
+/** Our candidates, split by who may see them */
+export interface OurCandidates {
+  /** public mappings and observed addresses: offered to any peer */
+  shared: Candidate[]
+  /** interface addresses: offered only to a peer behind the same public IP */
+  lan: Candidate[]
+}
+
+/** Extra sockets across all sessions (see SocketQuota) */
+export interface SocketReservation {
+  reserve(wanted: number): number
+  release(count: number): void
+}
 
 export interface PunchSessionInit extends ProgressOptions<HolePunchProgressEvents> {
   peer: PeerId
@@ -33,36 +51,68 @@ export interface PunchSessionInit extends ProgressOptions<HolePunchProgressEvent
   router: ProbeRouter
   nat: NatMonitor
   history: PunchHistory
-  /** our candidates for this punch (public mappings, LAN addresses) */
-  candidates(socket: BoundSocket): Candidate[]
+  /** our candidates for this punch */
+  candidates(socket: BoundSocket): OurCandidates
+  /** offer LAN candidates to every peer, not only behind the same public IP */
+  shareLanAlways: boolean
   maxExtraSockets: number
+  sockets: SocketReservation
+  limits: SendLimits
+  planner?: PlannerOptions
   log: Logger
+  /** the callers' cancellation (and the service's shutdown) */
   signal: AbortSignal
+  /** true once the service is stopping (ABORT SHUTTING_DOWN instead of CANCELLED) */
+  isShuttingDown(): boolean
   attempt?: number
+}
+
+/**
+ * How a session ended, beyond its error: what the service records
+ */
+export interface SessionOutcome {
+  /** the peer broke the protocol (invalid or out-of-order message) */
+  violation: boolean
 }
 
 /**
  * One coordinated punch with one peer over one coordination stream, from
  * OFFER to the upgraded direct connection (docs/PROTOCOL.md, section 4).
+ * This class is the session's state machine; the service only registers
+ * sessions and shares their outcome.
+ *
+ * Every step has a deadline: each coordination message SHOULD arrive within
+ * COORDINATION_STEP_TIMEOUT_MS, the punch ends with its plan's budget (a
+ * plan we chose or accepted as no larger than our own), the upgrade has
+ * UPGRADE_TIMEOUT_MS, and the whole session SESSION_DEADLINE_MS.
  */
 export class PunchSession {
   readonly peer: PeerId
   readonly side: Side
   readonly startedAt = Date.now()
+  readonly outcome: SessionOutcome = { violation: false }
   phase: PunchPhase = 'coordinating'
   plan?: PunchPlan
   private readonly init: PunchSessionInit
   private readonly log: Logger
+  /** callers' signal + the session deadline + our own abort (glare) */
+  private readonly signal: AbortSignal
+  private readonly deadline: AbortSignal
+  private readonly local = new AbortController()
   private execution?: PunchExecution
   private localStreamId?: number
   private sessionId?: Uint8Array
   private peerAbort?: Error
+  private abortSent = false
+  private reservedSockets = 0
 
   constructor (init: PunchSessionInit) {
     this.init = init
     this.peer = init.peer
     this.side = init.side
     this.log = init.log
+    this.deadline = AbortSignal.timeout(SESSION_DEADLINE_MS)
+    this.signal = AbortSignal.any([init.signal, this.deadline, this.local.signal])
   }
 
   info (): PunchInfo {
@@ -78,15 +128,25 @@ export class PunchSession {
   }
 
   /**
+   * Give way to the peer's simultaneous OFFER: stop at once, tell the peer
+   * (ABORT GLARE) and reject with GlareError
+   */
+  yieldToPeer (): void {
+    this.local.abort(new GlareError())
+  }
+
+  /**
    * Initiator: OFFER, ANSWER, plan, SYNC, punch, dial (PROTOCOL.md 4)
    */
   async runInitiator (): Promise<Connection> {
-    const { channel, signal } = this.init
+    const { channel } = this.init
+    const signal = this.signal
 
     return this.guard(async () => {
       const socket = this.mainSocket()
 
-      // 1. session id, secret, stream id, our NAT and candidates
+      // 1. session id, secret, stream id, our NAT and candidates (no LAN
+      // addresses: we do not know yet whether the peer shares our public IP)
       const sessionId = randomBytes(SESSION_ID_LENGTH)
       const secret = randomBytes(SESSION_SECRET_LENGTH)
       this.sessionId = sessionId
@@ -99,27 +159,24 @@ export class PunchSession {
         sessionId,
         secret,
         streamId: this.localStreamId,
-        peer: ours,
+        peer: { ...ours.info, candidates: ours.info.candidates },
         attempt: this.init.attempt ?? 0
       }
       const sentAt = performance.now()
       await channel.send({ type: 'offer', offer }, { signal })
       this.init.onProgress?.(new CustomProgressEvent('hole-punch:offer'))
 
-      // 2. ANSWER, relayed RTT
+      // 2. ANSWER; the relayed RTT without the time the responder held our
+      // OFFER (its NAT refresh)
       const answer = this.expect(await channel.read({ signal }), 'answer').answer
       checkAnswerMatchesOffer(offer, answer)
-      const rttMs = performance.now() - sentAt
+      const rttMs = Math.max(1, performance.now() - sentAt - answer.holdMs)
       this.init.onProgress?.(new CustomProgressEvent('hole-punch:answer', { rttMs }))
 
-      // 3. plan
-      const input: PlanInput = {
-        initiator: ours,
-        responder: answer.peer,
-        rttMs,
-        now: Date.now(),
-        history: this.init.history.advise(this.peer.toString(), pairClassOf(classifyNat(ours.profile), classifyNat(answer.peer.profile)), Date.now())
-      }
+      // 3. plan; our LAN candidates join only behind the same public IP
+      const lan = this.lanFor(ours, answer.peer)
+      const initiator: PeerPunchInfo = { ...ours.info, candidates: [...ours.info.candidates, ...lan] }
+      const input = this.planInput(initiator, answer.peer, rttMs)
       const { plan, summary } = planPunch(input, 'initiator')
       this.plan = plan
       this.log('plan for %p: %s (%s), rtt %d ms - %s', this.peer, summary.strategy, plan.role, Math.round(rttMs), plan.reason)
@@ -127,11 +184,11 @@ export class PunchSession {
 
       if (summary.strategy === 'none-fallback') {
         await this.sendAbort('no-strategy', plan.reason)
-        throw new PunchFailedError(`No punching strategy for this NAT pair (${plan.pairClass}): ${plan.reason}`)
+        throw new PunchFailedError(`No punching strategy for this NAT pair (${plan.pairClass}): ${plan.reason}`, 'no-strategy')
       }
 
       // 4. SYNC; our plan's start delay is rtt/2
-      await channel.send({ type: 'sync', sync: { sessionId, plan: summary } }, { signal })
+      await channel.send({ type: 'sync', sync: { sessionId, plan: summary, lanCandidates: summary.raceLan ? lan : [] } }, { signal })
       this.init.onProgress?.(new CustomProgressEvent('hole-punch:sync'))
 
       // 6-7. punch
@@ -143,35 +200,60 @@ export class PunchSession {
   }
 
   /**
-   * Responder: OFFER (already read), ANSWER, SYNC, punch, accept
+   * Responder: OFFER (already read at `receivedAt`, performance.now()),
+   * ANSWER, SYNC, our own limits, punch, accept
    */
-  async runResponder (offer: OfferInfo): Promise<Connection> {
-    const { channel, signal } = this.init
+  async runResponder (offer: OfferInfo, receivedAt: number): Promise<Connection> {
+    const { channel } = this.init
+    const signal = this.signal
 
     return this.guard(async () => {
       const socket = this.mainSocket()
       this.sessionId = offer.sessionId
 
-      // 1-2. ANSWER with our NAT and candidates
+      // 1-2. ANSWER with our NAT and candidates; LAN ones only for a peer
+      // behind our public IP
       this.localStreamId = this.init.transport.reserveStreamId()
       const ours = await this.ourInfo(socket)
+      const lan = this.lanFor(ours, offer.peer)
+      const responder: PeerPunchInfo = { ...ours.info, candidates: [...ours.info.candidates, ...lan] }
       const answer: AnswerInfo = {
         version: COORDINATION_VERSION,
         features: 0,
         sessionId: offer.sessionId,
         streamId: this.localStreamId,
-        peer: ours
+        peer: responder,
+        holdMs: performance.now() - receivedAt
       }
       await channel.send({ type: 'answer', answer }, { signal })
+      const answeredAt = performance.now()
 
-      // 3. SYNC: follow the initiator's plan
+      // 3. SYNC. We measure the RTT ourselves (ANSWER → SYNC) and plan from
+      // the same inputs: the initiator's summary may ask for less than our
+      // own plan, never for more (docs/PROTOCOL.md, Security considerations)
       const sync = this.expect(await channel.read({ signal }), 'sync').sync
-      checkSession(offer.sessionId, sync.sessionId)
+      checkSession(offer.sessionId, sync.sessionId, 'sync.sessionId')
+      const rttMs = Math.max(1, performance.now() - answeredAt)
+      const initiator: PeerPunchInfo = { ...offer.peer, candidates: [...offer.peer.candidates, ...sync.lanCandidates] }
 
       let plan: PunchPlan
       try {
-        plan = planFromSummary(sync.plan, { initiator: offer.peer, responder: ours, rttMs: 0, now: Date.now() }, 'responder')
+        plan = planFromSummary(sync.plan, this.planInput(initiator, responder, rttMs), 'responder', { enforceOwnLimits: true })
       } catch (err: any) {
+        const refusal = planRefusalOf(err)
+
+        if (refusal?.source === 'history') {
+          // our own history says not to punch this peer or pair: no failure
+          // to record, nothing the peer did wrong
+          await this.sendAbort('no-strategy', err.message)
+          throw new PunchFailedError(`Not punching ${this.peer.toString()}: ${err.message}`, 'no-strategy')
+        }
+
+        if (refusal?.source === 'structure') {
+          // a summary no honest initiator sends
+          this.outcome.violation = true
+        }
+
         await this.sendAbort('plan-rejected', err.message)
         throw err
       }
@@ -187,11 +269,25 @@ export class PunchSession {
     })
   }
 
-  private async punch (plan: PunchPlan, sessionId: Uint8Array, secret: Uint8Array, socket: BoundSocket): Promise<{ socket: BoundSocket, remote: { host: string, port: number } }> {
+  private planInput (initiator: PeerPunchInfo, responder: PeerPunchInfo, rttMs: number): PlanInput {
+    const now = Date.now()
+    const pairClass = pairClassOf(classifyNat(initiator.profile), classifyNat(responder.profile))
+
+    return {
+      initiator,
+      responder,
+      rttMs,
+      now,
+      history: this.init.history.advise(this.peer.toString(), pairClass, now),
+      options: this.init.planner
+    }
+  }
+
+  private async punch (plan: PunchPlan, sessionId: Uint8Array, secret: Uint8Array, socket: BoundSocket): Promise<{ socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }> {
     this.phase = 'punching'
     const controller = new AbortController()
-    const onAbort = (): void => { controller.abort(this.init.signal.reason) }
-    this.init.signal.addEventListener('abort', onAbort, { once: true })
+    const onAbort = (): void => { controller.abort(this.signal.reason) }
+    this.signal.addEventListener('abort', onAbort, { once: true })
 
     // watch the stream: ABORT from the peer, or the stream dying, stops us
     const watcher = this.watchForAbort(controller)
@@ -206,6 +302,7 @@ export class PunchSession {
       openExtraSocket: () => pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
       closeSocket: async (s) => { await pool.closeSocket(s) },
       router: this.init.router,
+      limits: this.init.limits,
       log: this.log,
       signal: controller.signal,
       onProgress: this.init.onProgress
@@ -228,31 +325,50 @@ export class PunchSession {
       }
       throw err
     } finally {
-      this.init.signal.removeEventListener('abort', onAbort)
+      this.signal.removeEventListener('abort', onAbort)
       watcher.stop()
     }
   }
 
-  private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number } }, remoteStreamId: number, initiator: boolean): Promise<Connection> {
+  private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }, remoteStreamId: number, initiator: boolean): Promise<Connection> {
     this.phase = 'upgrading'
     this.init.onProgress?.(new CustomProgressEvent('hole-punch:upgrade'))
     const localStreamId = this.localStreamId as number
-    this.localStreamId = undefined // owned by the stream from here on
+    // connectDirect owns the stream id from here on: it releases it if it fails
+    this.localStreamId = undefined
+    const timeout = AbortSignal.timeout(UPGRADE_TIMEOUT_MS)
 
-    return this.init.transport.connectDirect({
-      socket: path.socket,
-      remote: path.remote,
-      localStreamId,
-      remoteStreamId,
-      initiator,
-      expectedPeer: this.peer,
-      signal: this.init.signal
-    })
+    try {
+      const connection = await this.init.transport.connectDirect({
+        socket: path.socket,
+        remote: path.remote,
+        localStreamId,
+        remoteStreamId,
+        initiator,
+        expectedPeer: this.peer,
+        closeSocketOnClose: path.extraSocket,
+        signal: AbortSignal.any([this.signal, timeout])
+      })
+
+      if (connection.status !== 'open') {
+        throw new CoordinationFailedError(`The direct connection to ${this.peer.toString()} closed during its upgrade`)
+      }
+
+      return connection
+    } catch (err: any) {
+      if (timeout.aborted && !this.signal.aborted) {
+        throw new CoordinationFailedError(`The peer did not complete the direct connection's upgrade (Noise, yamux) within ${UPGRADE_TIMEOUT_MS} ms`, { cause: err })
+      }
+
+      throw err
+    }
   }
 
   /**
-   * Run `fn`; on any failure tell the peer (ABORT), release the reserved
-   * stream id, and rethrow. On success send RESULT.
+   * Run `fn`; on any failure tell the peer (ABORT with the reason
+   * docs/PROTOCOL.md prescribes), release what we hold, and rethrow a
+   * documented error. On success send RESULT. The stream is closed either
+   * way.
    */
   private async guard (fn: () => Promise<Connection>): Promise<Connection> {
     try {
@@ -265,13 +381,28 @@ export class PunchSession {
         this.localStreamId = undefined
       }
 
-      if (this.peerAbort == null && !(err instanceof PunchAbortedByPeerError)) {
-        const reason: AbortReason = this.init.signal.aborted ? 'cancelled' : err.name === 'PunchFailedError' ? 'timeout' : 'internal-error'
-        await this.sendAbort(reason, err.message ?? '')
+      const glare = this.local.signal.aborted
+      const deadline = this.deadline.aborted && !this.init.signal.aborted && !glare
+      const cancelled = this.init.signal.aborted
+
+      if (VIOLATIONS.has(err.name)) {
+        this.outcome.violation = true
       }
 
-      if (this.init.signal.aborted && err.name !== 'AbortError') {
-        throw new AbortError(`The punch with ${this.peer.toString()} was aborted`)
+      if (this.peerAbort == null && !(err instanceof PunchAbortedByPeerError)) {
+        await this.sendAbort(this.abortReasonFor(err, { glare, deadline, cancelled }), err.message ?? '')
+      }
+
+      if (glare) {
+        throw this.local.signal.reason
+      }
+
+      if (cancelled) {
+        throw err.name === 'AbortError' ? err : new AbortError(`The punch with ${this.peer.toString()} was aborted`)
+      }
+
+      if (deadline) {
+        throw new CoordinationFailedError(`The punch with ${this.peer.toString()} passed its ${SESSION_DEADLINE_MS} ms deadline while ${this.phase}`, { cause: err })
       }
 
       if (!OUR_ERRORS.has(err.name)) {
@@ -281,7 +412,40 @@ export class PunchSession {
 
       throw err
     } finally {
+      this.init.sockets.release(this.reservedSockets)
+      this.reservedSockets = 0
       await this.init.channel.close()
+    }
+  }
+
+  private abortReasonFor (err: any, state: { glare: boolean, deadline: boolean, cancelled: boolean }): AbortReason {
+    if (state.glare) {
+      return 'glare'
+    }
+
+    if (state.cancelled) {
+      return this.init.isShuttingDown() ? 'shutting-down' : 'cancelled'
+    }
+
+    if (state.deadline) {
+      return 'timeout'
+    }
+
+    switch (err.name) {
+      case 'UnsupportedCoordinationVersionError':
+        return 'unsupported-version'
+      case 'InvalidCoordinationMessageError':
+      case 'CoordinationMessageTooLargeError':
+        return 'invalid-message'
+      case 'PlanRejectedError':
+        return 'plan-rejected'
+      case 'PunchFailedError':
+        return err.reason === 'no-strategy' ? 'no-strategy' : 'timeout'
+      case 'TimeoutError':
+        // a coordination step's timeout
+        return 'timeout'
+      default:
+        return 'internal-error'
     }
   }
 
@@ -292,7 +456,7 @@ export class PunchSession {
     }
 
     if (message.type !== type) {
-      throw new PunchFailedError(`Expected ${type.toUpperCase()} but the peer sent ${message.type.toUpperCase()}`)
+      throw new InvalidCoordinationMessageError('type', `must be ${type.toUpperCase()} at this step, the peer sent ${message.type.toUpperCase()}`)
     }
 
     return message as Extract<CoordinationMessage, { type: T }>
@@ -305,19 +469,41 @@ export class PunchSession {
       while (!stop.signal.aborted) {
         let message: CoordinationMessage
         try {
-          message = await this.init.channel.read({ signal: stop.signal, timeout: 5 * 60_000 })
+          message = await this.init.channel.read({ signal: stop.signal, timeout: SESSION_DEADLINE_MS })
         } catch (err: any) {
-          if (!stop.signal.aborted) {
-            this.log('coordination stream with %p ended during the punch - %e', this.peer, err)
-            this.peerAbort = new PunchAbortedByPeerError('The coordination stream ended during the punch')
-            controller.abort(this.peerAbort)
+          if (stop.signal.aborted) {
+            return
           }
+
+          if (VIOLATIONS.has(err.name)) {
+            // an invalid message during the punch: the punch stops, the
+            // peer gets ABORT INVALID_MESSAGE from guard()
+            this.log('%p sent an invalid message during the punch - %e', this.peer, err)
+            controller.abort(err)
+            this.peerAbort = err
+            this.outcome.violation = true
+            void this.sendAbort('invalid-message', err.message)
+            return
+          }
+
+          this.log('coordination stream with %p ended during the punch - %e', this.peer, err)
+          this.peerAbort = new PunchAbortedByPeerError('The coordination stream ended during the punch')
+          controller.abort(this.peerAbort)
           return
         }
 
         if (message.type === 'abort') {
           this.peerAbort = peerAbortError(message.abort)
           controller.abort(this.peerAbort)
+          return
+        }
+
+        if (message.type !== 'result') {
+          const err = new InvalidCoordinationMessageError('type', `must be ABORT or RESULT while punching, the peer sent ${message.type.toUpperCase()}`)
+          this.outcome.violation = true
+          this.peerAbort = err
+          void this.sendAbort('invalid-message', err.message)
+          controller.abort(err)
           return
         }
       }
@@ -327,12 +513,14 @@ export class PunchSession {
   }
 
   private async sendAbort (reason: AbortReason, message: string): Promise<void> {
-    if (this.sessionId == null) {
+    if (this.sessionId == null || this.abortSent) {
       return
     }
 
+    this.abortSent = true
+
     try {
-      await this.init.channel.send({ type: 'abort', abort: { sessionId: this.sessionId, reason, message: message.slice(0, 200) } }, { signal: AbortSignal.timeout(1_000) })
+      await this.init.channel.send({ type: 'abort', abort: { sessionId: this.sessionId, reason, message: truncate(message) } }, { signal: AbortSignal.timeout(1_000) })
     } catch {
       // the stream may be gone: the peer then stops on its own timeout
     }
@@ -345,7 +533,7 @@ export class PunchSession {
 
     await this.init.channel.send({
       type: 'result',
-      result: { sessionId: this.sessionId, outcome, elapsedMs: Date.now() - this.startedAt, retryAfterMs: 0, nextOfferer: 'none' }
+      result: { sessionId: this.sessionId, outcome, elapsedMs: Math.min(600_000, Date.now() - this.startedAt), retryAfterMs: 0, nextOfferer: 'none' }
     }, { signal: AbortSignal.timeout(1_000) })
   }
 
@@ -353,48 +541,90 @@ export class PunchSession {
     const socket = this.init.transport.getListenSockets()[0]
 
     if (socket == null) {
-      throw new PunchFailedError('The udx transport is not listening: add a /ip4/0.0.0.0/udp/0/udx listen address')
+      throw new PunchFailedError('The udx transport is not listening: add a /ip4/0.0.0.0/udp/0/udx listen address', 'no-strategy')
     }
 
     return socket
   }
 
-  private async ourInfo (socket: BoundSocket): Promise<PeerPunchInfo> {
-    const observed = await this.init.nat.fresh({ signal: this.init.signal })
+  /**
+   * Our side of OFFER/ANSWER: a fresh NAT profile, the candidates anyone
+   * may see, and the extra sockets we can open now (reserved from the
+   * node-wide quota until the session ends)
+   */
+  private async ourInfo (socket: BoundSocket): Promise<{ info: PeerPunchInfo, lan: Candidate[] }> {
+    const observed = await this.init.nat.fresh({ signal: this.signal })
     // a loopback or link-local "mapping" (a STUN server on our own host)
     // is no public address: peers would refuse it
-    let publicAddresses = observed.publicAddresses.filter(a => !isLocalOnly(a.host))
+    let publicAddresses = observed.publicAddresses.filter(a => !isLocalOnly(a.host) || this.init.planner?.addressScope?.(a.host) === 'public')
 
     // a sequential NAT's allocator moves with every new mapping (ours and
     // other hosts'): sample where it stands now, most recent first, so the
     // peer predicts from it rather than from the last full discovery
     if (observed.allocation.kind === 'sequential') {
-      const latest = await this.init.nat.latestMapping({ signal: this.init.signal })
+      const latest = await this.init.nat.latestMapping({ signal: this.signal })
       if (latest != null && !isLocalOnly(latest.host)) {
         publicAddresses = [latest, ...publicAddresses.filter(a => a.host !== latest.host || a.port !== latest.port)].slice(0, MAX_PUBLIC_ADDRESSES)
       }
     }
 
-    const profile = { ...observed, publicAddresses }
+    this.reservedSockets = this.init.sockets.reserve(Math.min(this.init.maxExtraSockets, MAX_EXTRA_SOCKETS))
+    const candidates = this.init.candidates(socket)
 
     return {
-      profile,
-      candidates: this.init.candidates(socket),
-      maxExtraSockets: Math.min(this.init.maxExtraSockets, MAX_EXTRA_SOCKETS)
+      info: {
+        profile: { ...observed, publicAddresses },
+        candidates: candidates.shared,
+        maxExtraSockets: this.reservedSockets
+      },
+      lan: candidates.lan
     }
   }
+
+  /**
+   * Our LAN candidates for this peer: only when it reports one of our
+   * public IPs (or when the application shares them with everyone)
+   */
+  private lanFor (ours: { info: PeerPunchInfo, lan: Candidate[] }, peer: PeerPunchInfo): Candidate[] {
+    if (this.init.shareLanAlways) {
+      return ours.lan
+    }
+
+    const mine = publicIps(ours.info)
+    const theirs = publicIps(peer)
+
+    return [...mine].some(ip => theirs.has(ip)) ? ours.lan : []
+  }
+}
+
+function publicIps (info: PeerPunchInfo): Set<string> {
+  return new Set([
+    ...info.profile.publicAddresses.map(a => a.host),
+    ...info.candidates.filter(c => c.kind === 'public' || c.kind === 'observed').map(c => c.host)
+  ])
+}
+
+function truncate (message: string): string {
+  // MAX_ABORT_MESSAGE_BYTES is in UTF-8 bytes; 200 characters of mostly
+  // ASCII error text stay under it
+  return message.slice(0, 200)
 }
 
 /**
  * The error for an ABORT from the peer: its punch budget ended or it found
- * no strategy → PunchFailedError (no direct path); anything else (it was
- * cancelled, is stopping, refused) → PunchAbortedByPeerError
+ * no strategy → PunchFailedError (no direct path, reason `peer`); glare →
+ * GlareError (the service waits for the peer's own OFFER); anything else
+ * (it was cancelled, is stopping, refused) → PunchAbortedByPeerError
  */
 function peerAbortError (abort: AbortInfo): Error {
   const detail = `${abort.reason}${abort.message !== '' ? ` (${abort.message})` : ''}`
 
+  if (abort.reason === 'glare') {
+    return new GlareError(`The peer keeps its own simultaneous OFFER: ${detail}`)
+  }
+
   if (abort.reason === 'timeout' || abort.reason === 'no-strategy') {
-    return new PunchFailedError(`No direct path: the peer ended the punch with ${detail}`)
+    return new PunchFailedError(`No direct path: the peer ended the punch with ${detail}`, 'peer')
   }
 
   return new PunchAbortedByPeerError(`The peer aborted the punch: ${detail}`)

@@ -1,4 +1,5 @@
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
+import type { AddressScopeOverride } from '../punch/address-policy.ts'
 import type { PunchStrategy } from '../punch/plan.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, PeerStore, Transport, TypedEventTarget, Upgrader } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -13,9 +14,10 @@ export interface StunServerAddress {
 export interface HolePunchInit {
   /**
    * Upgrade limited (relayed) connections to peers that run this protocol
-   * in the background, as soon as identify says the peer supports it. Only
-   * the side that received the relayed connection starts, so the two sides
-   * never race.
+   * in the background, as soon as identify says the peer supports it. The
+   * side that received the relayed connection starts; if the other side's
+   * connect() starts at the same moment, one session survives (the offerer
+   * with the smaller PeerId) and both callers share its outcome.
    *
    * @default true
    */
@@ -47,11 +49,77 @@ export interface HolePunchInit {
   lanAddressFilter?(host: string): boolean
 
   /**
-   * How many punches may run at once
+   * How many punches we start (connect() and background upgrades) may run
+   * at once. Beyond it connect() rejects with TooManyPunchesError.
    *
    * @default 8
    */
-  maxConcurrentPunches?: number
+  maxOutboundPunches?: number
+
+  /**
+   * How many punches peers start with us may run at once. Beyond it their
+   * OFFER gets ABORT RESOURCE_LIMIT. Counted apart from outbound punches, so
+   * peers cannot starve our own connect() calls.
+   *
+   * @default 4
+   */
+  maxInboundPunches?: number
+
+  /**
+   * How many OFFERs one peer may send us per minute; more are refused with
+   * ABORT RESOURCE_LIMIT before any work
+   *
+   * @default 6
+   */
+  maxSessionsPerPeerPerMinute?: number
+
+  /**
+   * Most datagrams (probes, priming, acks) one punch session sends
+   *
+   * @default 10000
+   */
+  maxSessionDatagrams?: number
+
+  /**
+   * Most bytes one punch session sends
+   *
+   * @default 360000
+   */
+  maxSessionBytes?: number
+
+  /**
+   * Probe and priming datagrams per second across all punches of the node
+   * (also the largest burst)
+   *
+   * @default 2000
+   */
+  maxProbesPerSecond?: number
+
+  /**
+   * Extra (birthday) sockets open at once across all punches of the node
+   *
+   * @default 512
+   */
+  maxExtraSocketsTotal?: number
+
+  /**
+   * Offer our LAN (interface) addresses to every peer. By default they are
+   * offered only to a peer that reports the same public IP as ours, the only
+   * peer that could reach them: other peers never learn our private
+   * addressing.
+   *
+   * @default false
+   */
+  shareLanAddresses?: boolean
+
+  /**
+   * Override of the address rules for tests and labs: return a scope for
+   * `host` to replace the default (`undefined` keeps it). By default
+   * loopback, link-local, multicast, unspecified and broadcast addresses are
+   * never probed, and private or shared (CGNAT) addresses only as LAN
+   * candidates behind the same public IP. Real deployments leave it unset.
+   */
+  addressScope?: AddressScopeOverride
 
   /**
    * The most extra sockets one birthday punch may open

@@ -48,7 +48,7 @@ function rejection (msg: Message): { name: string, field?: string } {
   throw new Error('expected the message to be rejected')
 }
 
-const sync: CoordinationMessage = { type: 'sync', sync: { sessionId: SESSION, plan: planPair(input(peer(NATS.portRestricted()), peer(NATS.symmetricRandom()))).summary } }
+const sync: CoordinationMessage = { type: 'sync', sync: { sessionId: SESSION, plan: planPair(input(peer(NATS.portRestricted()), peer(NATS.symmetricRandom()))).summary, lanCandidates: [] } }
 const abort: CoordinationMessage = { type: 'abort', abort: { sessionId: SESSION, reason: 'cancelled', message: 'user aborted' } }
 const failed: CoordinationMessage = { type: 'result', result: { sessionId: SESSION, outcome: 'failed', elapsedMs: 9000, retryAfterMs: 4000, nextOfferer: 'swapped' } }
 
@@ -75,7 +75,7 @@ describe('coordination messages', () => {
     })
 
     it('carry an ANSWER, a SYNC with the plan, an ABORT and a RESULT', () => {
-      const answer: CoordinationMessage = { type: 'answer', answer: { version: 1, features: 5, sessionId: SESSION, streamId: 7, peer: peer(NATS.portRestricted()) } }
+      const answer: CoordinationMessage = { type: 'answer', answer: { version: 1, features: 5, sessionId: SESSION, streamId: 7, peer: peer(NATS.portRestricted()), holdMs: 12 } }
 
       for (const msg of [sync, abort, failed]) {
         expect(decodeCoordinationMessage(encodeCoordinationMessage(msg, NOW), NOW)).to.deep.equal(msg)
@@ -84,7 +84,7 @@ describe('coordination messages', () => {
       const got = decodeCoordinationMessage(encodeCoordinationMessage(answer, NOW), NOW)
 
       expect(got.type).to.equal('answer')
-      expect(got.type === 'answer' && got.answer).to.deep.include({ version: 1, features: 5, sessionId: SESSION, streamId: 7 })
+      expect(got.type === 'answer' && got.answer).to.deep.include({ version: 1, features: 5, sessionId: SESSION, streamId: 7, holdMs: 12 })
       expect(got.type === 'answer' && got.answer.peer.profile).to.deep.equal(NATS.portRestricted())
       // candidates received from the peer are marked as such
       expect(got.type === 'answer' && got.answer.peer.candidates).to.deep.equal([{ ...candidate('203.0.113.10', 40000, 'public'), source: 'remote' }])
@@ -101,7 +101,7 @@ describe('coordination messages', () => {
     it('do not send none-fallback in SYNC', () => {
       const none = planPair(input(peer(NATS.symmetricRandom()), peer(NATS.symmetricRandom('198.51.100.31')))).summary
 
-      expect(() => encodeCoordinationMessage({ type: 'sync', sync: { sessionId: SESSION, plan: none } }, NOW)).to.throw().with.property('field', 'sync.plan.strategy')
+      expect(() => encodeCoordinationMessage({ type: 'sync', sync: { sessionId: SESSION, plan: none, lanCandidates: [] } }, NOW)).to.throw().with.property('field', 'sync.plan.strategy')
     })
 
     it('refuse to send what the peer would reject', () => {
@@ -189,7 +189,6 @@ describe('coordination messages', () => {
       ['a broadcast candidate ip', 'offer.candidates[0].ip', m => { m.offer.candidates[0].ip = Uint8Array.from([255, 255, 255, 255]) }],
       ['an IPv4-mapped IPv6 candidate ip', 'offer.candidates[0].ip', m => { m.offer.candidates[0].ip = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 203, 0, 113, 1]) }],
       ['an IPv6 link-local candidate ip', 'offer.candidates[0].ip', m => { m.offer.candidates[0].ip = Uint8Array.from([0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]) }],
-      ['a loopback candidate ip that is not LAN', 'offer.candidates[0].ip', m => { m.offer.candidates[0].ip = Uint8Array.from([127, 0, 0, 1]) }],
       ['candidate port 0', 'offer.candidates[0].port', m => { m.offer.candidates[0].port = 0 }],
       ['candidate port 65536', 'offer.candidates[0].port', m => { m.offer.candidates[0].port = 65536 }],
       ['an unspecified candidate kind', 'offer.candidates[0].kind', m => { m.offer.candidates[0].kind = WireCandidate.Kind.KIND_UNSPECIFIED }]
@@ -201,10 +200,12 @@ describe('coordination messages', () => {
       })
     }
 
-    it('accepts a loopback candidate of kind LAN (peers on one host)', () => {
-      const m = mutate(wireOffer(), m => { m.offer.candidates[1].ip = Uint8Array.from([127, 0, 0, 1]) })
+    it('accepts a loopback candidate: whether it is ever probed is the address policy\'s decision, not the wire format\'s', () => {
+      for (const i of [0, 1]) {
+        const m = mutate(wireOffer(), m => { m.offer.candidates[i].ip = Uint8Array.from([127, 0, 0, 1]) })
 
-      expect(validateMessage(m, NOW).type).to.equal('offer')
+        expect(validateMessage(m, NOW).type).to.equal('offer')
+      }
     })
 
     it('accepts unknown feature bits', () => {
@@ -217,12 +218,13 @@ describe('coordination messages', () => {
   })
 
   describe('ANSWER rules', () => {
-    const wireAnswer = (): Message => toWire({ type: 'answer', answer: { version: 1, features: 0, sessionId: SESSION, streamId: 9, peer: peer(NATS.portRestricted()) } }, NOW)
+    const wireAnswer = (): Message => toWire({ type: 'answer', answer: { version: 1, features: 0, sessionId: SESSION, streamId: 9, peer: peer(NATS.portRestricted()), holdMs: 0 } }, NOW)
     const rules: Array<[string, string, (m: any) => void]> = [
       ['a missing version', 'answer.version', m => { m.answer.version = 0 }],
       ['a session id that is not 8 bytes', 'answer.sessionId', m => { m.answer.sessionId = new Uint8Array(9) }],
       ['stream id 0', 'answer.streamId', m => { m.answer.streamId = 0 }],
       ['more than 256 extra sockets', 'answer.maxExtraSockets', m => { m.answer.maxExtraSockets = 1000 }],
+      ['a hold time above 10 s', 'answer.holdMs', m => { m.answer.holdMs = 10_001 }],
       ['a missing NAT profile', 'answer.nat', m => { delete m.answer.nat }],
       ['a bad candidate', 'answer.candidates[0].port', m => { m.answer.candidates[0].port = 0 }]
     ]
@@ -256,7 +258,9 @@ describe('coordination messages', () => {
       ['more than 256 offerer sockets', 'sync.plan.offererExtraSockets', m => { m.sync.plan.offererExtraSockets = 257 }],
       ['more than 256 answerer sockets', 'sync.plan.answererExtraSockets', m => { m.sync.plan.answererExtraSockets = 257 }],
       ['a window above 256', 'sync.plan.window', m => { m.sync.plan.window = 257 }],
-      ['more than 8192 random ports', 'sync.plan.randomPorts', m => { m.sync.plan.randomPorts = 8193 }]
+      ['more than 8192 random ports', 'sync.plan.randomPorts', m => { m.sync.plan.randomPorts = 8193 }],
+      ['LAN candidates without race_lan', 'sync.lanCandidates', m => { m.sync.plan.raceLan = false; m.sync.lanCandidates = [{ ip: Uint8Array.from([192, 168, 1, 2]), port: 4000, kind: WireCandidate.Kind.LAN }] }],
+      ['a LAN candidate of another kind', 'sync.lanCandidates[0].kind', m => { m.sync.plan.raceLan = true; m.sync.lanCandidates = [{ ip: Uint8Array.from([192, 168, 1, 2]), port: 4000, kind: WireCandidate.Kind.PUBLIC }] }]
     ]
 
     for (const [what, field, change] of rules) {

@@ -57,3 +57,23 @@ export function seeded (seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/**
+ * Every NAT profile fixture, each at its own public IP (so no two share a
+ * public IP and no pair races LAN), for property-style loops over pairs.
+ * Each peer also announces one observed address (identify's) and a LAN
+ * address; the unknown NAT without any address is the last one.
+ */
+export const PEER_FIXTURES: Array<{ name: string, info(): PeerPunchInfo }> = [
+  { name: 'public', info: () => peer(NATS.public('198.51.100.1', 4001), [candidate('10.0.0.1', 4001, 'lan')]) },
+  { name: 'full cone', info: () => peer(NATS.fullCone('203.0.113.11', 40011), [candidate('203.0.113.11', 40011, 'observed'), candidate('192.168.1.11', 4001, 'lan')]) },
+  { name: 'restricted cone', info: () => peer(NATS.restricted('203.0.113.12', 40012), [candidate('192.168.1.12', 4001, 'lan')]) },
+  { name: 'port-restricted cone', info: () => peer(NATS.portRestricted('203.0.113.13', 40013), [candidate('192.168.1.13', 4001, 'lan')]) },
+  { name: 'low-confidence restricted cone', info: () => peer({ ...NATS.restricted('203.0.113.14', 40014), confidence: 0.2 }) },
+  { name: 'symmetric sequential', info: () => peer(NATS.symmetricSeq('198.51.100.20', 50000, 1, 1), [candidate('192.168.2.20', 4001, 'lan')]) },
+  { name: 'unreliable symmetric sequential (delta 2)', info: () => peer({ ...NATS.symmetricSeq('198.51.100.21', 52000, 2, 0.6), observedAt: NOW - 20_000 }) },
+  { name: 'symmetric random', info: () => peer(NATS.symmetricRandom('198.51.100.30', 51234), [candidate('172.16.3.30', 4001, 'lan')]) },
+  { name: 'symmetric random with 32 sockets', info: () => peer(NATS.symmetricRandom('198.51.100.31', 52345), [], 32) },
+  { name: 'unknown with an observed address', info: () => peer(NATS.unknown(), [candidate('198.51.100.40', 4040, 'observed')]) },
+  { name: 'unknown without any address', info: () => peer(NATS.unknown(), [candidate('192.168.4.40', 4001, 'lan')]) }
+]

@@ -7,15 +7,21 @@ import {
   DEFAULT_PRIME_TTL,
   LAN_BUDGET_MS,
   MAX_EXTRA_SOCKETS,
+  MAX_TARGET_IPS_PER_SESSION,
   MIN_PUNCH_BUDGET_MS,
+  PRIMING_DATAGRAMS_PER_SECOND,
   PUNCHED_PATH_KEEPALIVE_MS,
+  RESPONDER_MAX_PLAN_RTT_MS,
+  RESPONDER_RTT_TOLERANCE_FACTOR,
+  RESPONDER_RTT_TOLERANCE_MS,
   UNKNOWN_BUDGET_MS
 } from '../../src/constants.ts'
-import { classifyNat, pairClassOf, planFromSummary, planPair, planPunch } from '../../src/punch/planner.ts'
+import { canonicalHost } from '../../src/nat/ip.ts'
+import { checkSummaryWithinOwnPlan, classifyNat, ownPlanRttMs, pairClassOf, planFromSummary, planPair, planPeakRate, planPunch, planRefusalOf } from '../../src/punch/planner.ts'
 import { expandTargets } from '../../src/punch/targets.ts'
-import { candidate, input, NATS, NOW, peer, profile, seeded } from './fixtures.ts'
+import { candidate, input, NATS, NOW, PEER_FIXTURES, peer, profile, seeded } from './fixtures.ts'
 import type { NatProfile } from '../../src/nat/nat-profile.ts'
-import type { PairPlan, PairStrategy, PlanInput, PunchPlan, PunchRole } from '../../src/punch/plan.ts'
+import type { Candidate, HistoryAdvice, PairPlan, PairStrategy, PlanInput, PlanRefusal, PlanSummary, PunchPlan, PunchRole } from '../../src/punch/plan.ts'
 
 const CONE_A = NATS.portRestricted('203.0.113.10', 40000)
 const CONE_B = NATS.portRestricted('203.0.113.77', 41000)
@@ -31,7 +37,12 @@ interface Row {
   strategy: PairStrategy
   /** roles of a and b, whichever initiates */
   roles: [PunchRole, PunchRole]
+  /** candidates a announces besides its mappings */
+  aCandidates?: Candidate[]
 }
+
+/** identify's observed address: all an unknown NAT may have to offer */
+const OBSERVED = [candidate('198.51.100.40', 4040, 'observed')]
 
 const TABLE: Row[] = [
   { name: 'public ↔ public', a: NATS.public('198.51.100.1'), b: NATS.public('198.51.100.2'), strategy: 'direct-cone', roles: ['both', 'both'] },
@@ -44,8 +55,8 @@ const TABLE: Row[] = [
   { name: 'symmetric sequential ↔ symmetric sequential', a: SEQ, b: SEQ_2, strategy: 'predict-both', roles: ['both', 'both'] },
   { name: 'symmetric random ↔ symmetric sequential', a: RANDOM, b: SEQ, strategy: 'birthday', roles: ['many-sockets', 'random-ports'] },
   { name: 'symmetric random ↔ symmetric random', a: RANDOM, b: RANDOM_2, strategy: 'none-fallback', roles: ['none', 'none'] },
-  { name: 'unknown ↔ port-restricted cone', a: NATS.unknown(), b: CONE_A, strategy: 'direct-cone', roles: ['both', 'both'] },
-  { name: 'unknown ↔ symmetric random', a: NATS.unknown(), b: RANDOM, strategy: 'direct-cone', roles: ['both', 'both'] }
+  { name: 'unknown ↔ port-restricted cone', a: NATS.unknown(), aCandidates: OBSERVED, b: CONE_A, strategy: 'direct-cone', roles: ['both', 'both'] },
+  { name: 'unknown ↔ symmetric random', a: NATS.unknown(), aCandidates: OBSERVED, b: RANDOM, strategy: 'direct-cone', roles: ['both', 'both'] }
 ]
 
 function sides (p: PairPlan): PunchPlan[] {
@@ -54,6 +65,42 @@ function sides (p: PairPlan): PunchPlan[] {
 
 function hosts (plan: PunchPlan): string[] {
   return plan.main.flatMap(s => s.kind === 'list' ? s.candidates.map(c => c.host) : [s.host])
+}
+
+/** every address a plan sends to: main and extra sockets, LAN */
+function targetHosts (plan: PunchPlan): string[] {
+  return [
+    ...[...plan.main, ...plan.extra].flatMap(s => s.kind === 'list' ? s.candidates.map(c => c.host) : [s.host]),
+    ...plan.lan.map(c => c.host)
+  ]
+}
+
+function distinctIps (plan: PunchPlan): number {
+  return new Set(targetHosts(plan).map(canonicalHost)).size
+}
+
+/** the refusal `fn` throws (it must throw a PlanRejectedError) */
+function refusalOf (fn: () => unknown): PlanRefusal | undefined {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).to.have.property('name', 'PlanRejectedError')
+    return planRefusalOf(err)
+  }
+
+  return expect.fail('expected the summary to be refused')
+}
+
+/**
+ * The same inputs as the responder sees them: its own RTT measurement, its
+ * own history, a clock a little later
+ */
+function responderView (i: PlanInput, measuredRttMs: number, extra: Partial<PlanInput> = {}): PlanInput {
+  return { ...i, rttMs: measuredRttMs, history: undefined, now: i.now + 40, ...extra }
+}
+
+function follow (summary: PlanSummary, view: PlanInput): PunchPlan {
+  return planFromSummary(summary, view, 'responder', { enforceOwnLimits: true })
 }
 
 describe('punch planner', () => {
@@ -90,8 +137,8 @@ describe('punch planner', () => {
   describe('strategy by NAT pair', () => {
     for (const row of TABLE) {
       it(`plans ${row.strategy} for ${row.name}, with the same roles whichever peer initiates`, () => {
-        const forward = planPair(input(peer(row.a), peer(row.b)))
-        const backward = planPair(input(peer(row.b), peer(row.a)))
+        const forward = planPair(input(peer(row.a, row.aCandidates), peer(row.b)))
+        const backward = planPair(input(peer(row.b), peer(row.a, row.aCandidates)))
 
         expect(forward.summary.strategy).to.equal(row.strategy)
         expect([forward.initiator.role, forward.responder.role]).to.deep.equal(row.roles)
@@ -105,7 +152,7 @@ describe('punch planner', () => {
 
     for (const row of TABLE.filter(r => r.strategy !== 'none-fallback')) {
       it(`gives both sides of ${row.name} the same budget and aims each at the other`, () => {
-        const a = peer(row.a)
+        const a = peer(row.a, row.aCandidates)
         const b = peer(row.b)
         const p = planPair(input(a, b))
 
@@ -139,7 +186,7 @@ describe('punch planner', () => {
     })
 
     it('gives unknown NATs one short direct attempt', () => {
-      const p = planPair(input(peer(NATS.unknown()), peer(CONE_A), { rttMs: 100 }))
+      const p = planPair(input(peer(NATS.unknown(), OBSERVED), peer(CONE_A), { rttMs: 100 }))
 
       expect(p.summary.budgetMs).to.equal(UNKNOWN_BUDGET_MS + 200)
       expect(p.initiator.reason).to.match(/unknown/)
@@ -350,13 +397,21 @@ describe('punch planner', () => {
       expect(known).to.equal(MIN_PUNCH_BUDGET_MS)
     })
 
-    it('sizes a birthday punch with more sockets when history allows less time and the model still reaches the target', () => {
+    it('sizes a birthday punch with more of its own sockets when history allows less time and the model still reaches the target', () => {
+      const normal = planPair(input(peer(RANDOM), peer(CONE_A)))
+      const short = planPair(input(peer(RANDOM), peer(CONE_A), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 9500 } }))
+
+      expect(short.summary.budgetMs).to.be.below(normal.summary.budgetMs)
+      expect(short.initiator.extraSockets).to.be.above(normal.initiator.extraSockets)
+      expect(short.summary.randomPorts).to.be.below(normal.summary.randomPorts)
+      expect(short.initiator.expectedSuccess).to.be.at.least(0.95)
+    })
+
+    it('never asks the responder for more sockets because of the initiator\'s history', () => {
       const normal = planPair(input(peer(CONE_A), peer(RANDOM)))
       const short = planPair(input(peer(CONE_A), peer(RANDOM), { history: { skip: false, reason: '', preferredKinds: [], budgetCapMs: 9500 } }))
 
-      expect(short.summary.budgetMs).to.be.below(normal.summary.budgetMs)
-      expect(short.responder.extraSockets).to.be.above(normal.responder.extraSockets)
-      expect(short.initiator.expectedSuccess).to.be.at.least(0.95)
+      expect(short.summary).to.deep.equal(normal.summary)
     })
 
     it('keeps the full birthday budget when a history cap would drop the success below the target', () => {
@@ -379,7 +434,7 @@ describe('punch planner', () => {
   describe('the responder following SYNC', () => {
     for (const row of TABLE.filter(r => r.strategy !== 'none-fallback')) {
       it(`builds exactly the responder side the initiator planned for ${row.name}`, () => {
-        const i = input(peer(row.a), peer(row.b))
+        const i = input(peer(row.a, row.aCandidates), peer(row.b))
         const pair = planPair(i)
 
         expect(planFromSummary(pair.summary, i, 'responder')).to.deep.equal(pair.responder)
@@ -409,8 +464,8 @@ describe('punch planner', () => {
     ]
 
     for (const [what, change] of rejects) {
-      it(`rejects ${what}`, () => {
-        expect(() => planFromSummary({ ...good, ...change }, i, 'responder')).to.throw().with.property('name', 'PlanRejectedError')
+      it(`rejects ${what}, blaming the summary's structure`, () => {
+        expect(refusalOf(() => planFromSummary({ ...good, ...change }, i, 'responder'))).to.have.property('source', 'structure')
       })
     }
 
@@ -445,7 +500,7 @@ describe('punch planner', () => {
   describe('probe budgets', () => {
     it('never lets a plan send more than its stated maximum in its budget', () => {
       for (const row of TABLE) {
-        const p = planPair(input(peer(row.a), peer(row.b)))
+        const p = planPair(input(peer(row.a, row.aCandidates), peer(row.b)))
 
         for (const plan of sides(p)) {
           const rounds = Math.max(1, Math.ceil(Math.max(0, plan.budgetMs - plan.pacing.startDelayMs) / plan.pacing.intervalMs))
@@ -464,6 +519,380 @@ describe('punch planner', () => {
 
       expect(a).to.deep.equal(b)
       expect(new Set(a.map(t => t.port)).size).to.equal(a.length)
+    })
+  })
+})
+
+describe('punch planner against hostile peers', () => {
+  const BAD: Array<[string, string]> = [
+    ['127.0.0.1', 'loopback'],
+    ['::1', 'IPv6 loopback'],
+    ['169.254.1.1', 'link-local'],
+    ['fe80::1', 'IPv6 link-local'],
+    ['224.0.0.251', 'multicast'],
+    ['ff02::1', 'IPv6 multicast'],
+    ['0.0.0.0', 'unspecified'],
+    ['::', 'IPv6 unspecified'],
+    ['255.255.255.255', 'broadcast'],
+    ['::ffff:203.0.113.5', 'IPv4-mapped'],
+    ['relay.example.com', 'unparsable']
+  ]
+
+  /** a port-restricted cone peer that claims `host` as its mapping and observed address */
+  function liar (host: string, more: Candidate[] = []): ReturnType<typeof peer> {
+    const family = host.includes(':') ? 6 : 4
+
+    return peer(profile({ publicAddresses: [{ host, port: 40000, family }] }), [{ host, port: 40001, family, kind: 'observed', source: 'test' }, ...more])
+  }
+
+  describe('targets', () => {
+    for (const [host, what] of BAD) {
+      it(`never targets a claimed ${what} public address (${host}), and falls back with a reason when it is all the peer has`, () => {
+        for (const p of [planPair(input(peer(CONE_A), liar(host))), planPair(input(liar(host), peer(CONE_A)))]) {
+          expect(p.summary.strategy).to.equal('none-fallback')
+          expect(p.initiator.reason).to.match(/no usable candidate address/)
+          expect(p.initiator.maxProbes).to.equal(0)
+          expect(p.responder.maxProbes).to.equal(0)
+        }
+      })
+
+      it(`probes the peer's usable address and skips its claimed ${what} one (${host})`, () => {
+        const p = planPair(input(peer(CONE_A), liar(host, [candidate('203.0.113.50', 40002, 'observed')])))
+
+        expect(p.summary.strategy).to.equal('direct-cone')
+        expect(targetHosts(p.initiator)).to.deep.equal(['203.0.113.50'])
+        expect(p.initiator.reason).to.match(/2 announced address\(es\) not targeted/)
+      })
+    }
+
+    it('never aims a window, random ports or priming at a forbidden mapping: no punch at all', () => {
+      const pairs = [
+        input(peer(CONE_A), peer(NATS.symmetricSeq('127.0.0.1', 50000, 1, 1))),
+        input(peer(CONE_A), peer(NATS.symmetricRandom('169.254.1.1', 51234))),
+        input(peer(profile({ publicAddresses: [{ host: '224.0.0.1', port: 40000, family: 4 }] })), peer(RANDOM)),
+        input(peer(NATS.symmetricSeq('::1', 50000, 1, 1)), peer(NATS.symmetricSeq('0.0.0.0', 52000, 2, 1))),
+        input(peer(NATS.symmetricRandom('255.255.255.255', 51234)), peer(SEQ))
+      ]
+
+      for (const i of pairs) {
+        const p = planPair(i)
+
+        expect(p.summary.strategy).to.equal('none-fallback')
+        expect(p.initiator.reason).to.match(/no usable/)
+        expect([...targetHosts(p.initiator), ...targetHosts(p.responder)]).to.deep.equal([])
+      }
+    })
+
+    it('never predicts from a forbidden newest mapping, even when an older one is usable', () => {
+      const seq = NATS.symmetricSeq('127.0.0.1', 50000, 1, 1)
+      const p = planPair(input(peer(CONE_A), peer({ ...seq, publicAddresses: [...seq.publicAddresses, { host: '198.51.100.20', port: 49999, family: 4 }] })))
+
+      expect(p.summary.strategy).to.equal('none-fallback')
+    })
+
+    it('never probes a private address announced as a public or observed one', () => {
+      const b = peer(CONE_B, [candidate('192.168.1.20', 4001, 'public'), candidate('100.64.1.1', 4002, 'observed'), candidate('fd00::1', 4003, 'public'), candidate('10.9.9.9', 4004, 'predicted')])
+      const p = planPair(input(peer(CONE_A, [candidate('fd00::2', 4000, 'lan')]), b))
+
+      expect(targetHosts(p.initiator)).to.deep.equal(['203.0.113.77'])
+    })
+
+    it('races a private LAN candidate only behind the same public IP, and never a loopback or link-local one', () => {
+      const lanA = peer(CONE_A, [candidate('192.168.1.10', 4001, 'lan')])
+      const lanB = (host: string): ReturnType<typeof peer> => peer(NATS.portRestricted(host, 40001), [candidate('127.0.0.1', 4002, 'lan'), candidate('169.254.3.3', 4003, 'lan'), candidate('192.168.1.11', 4004, 'lan')])
+
+      const same = planPair(input(lanA, lanB('203.0.113.10')))
+      expect(same.summary.raceLan).to.equal(true)
+      expect(same.initiator.lan.map(c => c.host)).to.deep.equal(['192.168.1.11'])
+
+      const different = planPair(input(lanA, lanB('203.0.113.11')))
+      expect(different.summary.raceLan).to.equal(false)
+      expect(targetHosts(different.initiator)).to.deep.equal(['203.0.113.11'])
+    })
+
+    it('does not take a shared private or forbidden "public" IP for a shared public IP', () => {
+      for (const host of ['10.0.0.1', '127.0.0.1']) {
+        const a = peer(profile({ publicAddresses: [{ host, port: 40000, family: 4 }] }), [candidate('192.168.1.10', 4001, 'lan')])
+        const b = peer(profile({ publicAddresses: [{ host, port: 40001, family: 4 }] }), [candidate('192.168.1.11', 4002, 'lan')])
+        const p = planPair(input(a, b))
+
+        expect(p.summary.strategy, host).to.equal('none-fallback')
+        expect(p.summary.raceLan, host).to.equal(false)
+      }
+    })
+
+    it(`aims one side's plan at no more than ${MAX_TARGET_IPS_PER_SESSION} distinct IPs, LAN included, mapping first and one LAN IP kept`, () => {
+      const a = peer(CONE_A, [candidate('192.168.1.10', 4001, 'lan')])
+      const observed = [21, 22, 23, 24, 25, 26].map(n => candidate(`203.0.113.${n}`, 40000 + n, 'observed'))
+      const lan = [31, 32, 33].map(n => candidate(`192.168.1.${n}`, 4000 + n, 'lan'))
+      const b = peer(NATS.portRestricted('203.0.113.10', 40001), [...observed, ...lan])
+      const p = planPair(input(a, b))
+
+      expect(p.summary.raceLan).to.equal(true)
+      expect(distinctIps(p.initiator)).to.equal(MAX_TARGET_IPS_PER_SESSION)
+      expect(hosts(p.initiator)[0]).to.equal('203.0.113.10')
+      expect(p.initiator.lan.map(c => c.host)).to.deep.equal(['192.168.1.31'])
+      expect(p.initiator.reason).to.match(/not targeted/)
+    })
+
+    it(`keeps every plan of every fixture pair within ${MAX_TARGET_IPS_PER_SESSION} distinct IPs and public or LAN scope`, () => {
+      for (const a of PEER_FIXTURES) {
+        for (const b of PEER_FIXTURES) {
+          const p = planPair(input(a.info(), b.info()))
+
+          for (const plan of sides(p)) {
+            expect(distinctIps(plan), `${a.name} ↔ ${b.name}`).to.be.at.most(MAX_TARGET_IPS_PER_SESSION)
+            expect(plan.main.concat(plan.extra).flatMap(s => s.kind === 'list' ? s.candidates.map(c => c.host) : [s.host]).filter(h => !/^(203\.0\.113|198\.51\.100)\./.test(h))).to.deep.equal([])
+          }
+        }
+      }
+    })
+
+    it('plans none-fallback with a reason when a side would have nothing to send, never a plan that only waits', () => {
+      const addressless = peer(NATS.unknown(), [candidate('192.168.4.40', 4001, 'lan')])
+
+      for (const p of [planPair(input(peer(CONE_A), addressless)), planPair(input(addressless, peer(RANDOM)))]) {
+        expect(p.summary.strategy).to.equal('none-fallback')
+        expect(p.initiator.reason).to.match(/no usable candidate address: the (initiator|responder) has nothing to probe/)
+        expect(p.initiator.budgetMs).to.equal(0)
+        expect(p.responder.budgetMs).to.equal(0)
+      }
+    })
+
+    it('lets an open peer wait for the probes of a peer that announced no address: they reach it unasked', () => {
+      const p = planPair(input(peer(NATS.public('198.51.100.1')), peer(NATS.unknown())))
+
+      expect(p.summary.strategy).to.equal('direct-cone')
+      expect(targetHosts(p.initiator)).to.deep.equal([])
+      expect(targetHosts(p.responder)).to.deep.equal(['198.51.100.1'])
+    })
+
+    it('follows the lab\'s address scope override, on both sides', () => {
+      const a = peer(NATS.portRestricted('10.0.0.1', 40000))
+      const b = peer(NATS.portRestricted('10.0.0.2', 40001))
+      const lab = { addressScope: (host: string) => host.startsWith('10.') ? 'public' as const : undefined }
+
+      expect(planPair(input(a, b)).summary.strategy).to.equal('none-fallback')
+
+      const i = input(a, b, { options: lab })
+      const p = planPair(i)
+      expect(p.summary.strategy).to.equal('direct-cone')
+      expect(targetHosts(p.initiator)).to.deep.equal(['10.0.0.2'])
+      expect(follow(p.summary, responderView(i, 100))).to.deep.equal(p.responder)
+    })
+  })
+
+  describe('a responder holding the initiator to its own plan', () => {
+    const RTTS = [0, 10, 50, 100, 250, 500, 1000, 2000, RESPONDER_MAX_PLAN_RTT_MS]
+    const HISTORIES: Array<HistoryAdvice | undefined> = [
+      undefined,
+      { skip: false, reason: 'fast before', preferredKinds: [], budgetCapMs: 1500 },
+      { skip: false, reason: 'fast before', preferredKinds: ['observed'], budgetCapMs: 9500 }
+    ]
+    /** the smallest measurement of ours whose tolerance still covers the initiator's RTT */
+    const lowest = (rtt: number): number => Math.max(0, Math.ceil((rtt - RESPONDER_RTT_TOLERANCE_MS) / RESPONDER_RTT_TOLERANCE_FACTOR))
+
+    /** how many honest summaries of `a` to `b` the responder accepted (it must accept every one) */
+    const honestAccepted = (a: typeof PEER_FIXTURES[number], b: typeof PEER_FIXTURES[number]): number => {
+      let accepted = 0
+
+      for (const rtt of RTTS) {
+        for (const history of HISTORIES) {
+          const i = input(a.info(), b.info(), { rttMs: rtt, history })
+          const pair = planPair(i)
+
+          if (pair.summary.strategy === 'none-fallback') {
+            continue
+          }
+
+          for (const measured of [rtt, lowest(rtt)]) {
+            const what = `${a.name} → ${b.name}, RTT ${rtt} ms measured ${measured} ms, history ${history?.budgetCapMs ?? 'none'}`
+            const plan = follow(pair.summary, responderView(i, measured))
+
+            expect(plan.budgetMs, what).to.equal(pair.summary.budgetMs)
+
+            if (history == null) {
+              expect(plan, what).to.deep.equal(pair.responder)
+            }
+
+            accepted++
+          }
+        }
+      }
+
+      return accepted
+    }
+
+    for (const a of PEER_FIXTURES) {
+      it(`accepts the honest summary of a ${a.name} initiator with every fixture responder, for RTTs up to ${RESPONDER_MAX_PLAN_RTT_MS} ms measured down to the tolerance`, () => {
+        const accepted = PEER_FIXTURES.reduce((n, b) => n + honestAccepted(a, b), 0)
+
+        expect(accepted).to.be.above(0)
+      })
+    }
+
+    // the initiator's RTT is the most our tolerance allows: its honest plan
+    // is exactly what we would accept, and one more of anything is refused
+    const MEASURED = 100
+    const atTolerance = { rttMs: ownPlanRttMs(MEASURED) }
+    const coneRandom = input(peer(CONE_A), peer(RANDOM), atTolerance)
+    const randomCone = input(peer(RANDOM), peer(CONE_A), atTolerance)
+    const coneSeq = input(peer(CONE_A), peer(SEQ), atTolerance)
+    const good = (i: PlanInput): PlanSummary => planPair(i).summary
+    const refusals: Array<[string, PlanInput, (s: PlanSummary) => Partial<PlanSummary>, keyof PlanSummary]> = [
+      ['more extra sockets for its side', coneRandom, s => ({ responderExtraSockets: s.responderExtraSockets + 1 }), 'responderExtraSockets'],
+      ['a longer budget', coneRandom, s => ({ budgetMs: s.budgetMs + 1 }), 'budgetMs'],
+      ['more random ports', randomCone, s => ({ randomPorts: s.randomPorts + 1 }), 'randomPorts'],
+      ['a wider window', coneSeq, s => ({ window: s.window + 1 }), 'window'],
+      ['another strategy', coneRandom, () => ({ strategy: 'direct-cone', initiatorRole: 'both', responderRole: 'both', responderExtraSockets: 0, randomPorts: 0 }), 'strategy'],
+      ['swapped roles', coneSeq, () => ({ initiatorRole: 'predicted', responderRole: 'predictor' }), 'responderRole']
+    ]
+
+    for (const [what, i, change, field] of refusals) {
+      it(`refuses a SYNC with ${what} than it would choose, blaming the peer`, () => {
+        const summary = { ...good(i), ...change(good(i)) }
+
+        expect(() => follow(good(i), responderView(i, MEASURED))).to.not.throw()
+        expect(refusalOf(() => follow(summary, responderView(i, MEASURED)))).to.deep.equal({ source: 'limits', field })
+        // the same summary passes the structural checks alone
+        expect(() => planFromSummary(summary, responderView(i, MEASURED), 'responder')).to.not.throw()
+      })
+    }
+
+    it('refuses any SYNC when its own decision is not to punch (random ↔ random)', () => {
+      const i = input(peer(RANDOM), peer(RANDOM_2))
+      const birthday: PlanSummary = { strategy: 'birthday', budgetMs: 5000, initiatorRole: 'random-ports', responderRole: 'many-sockets', initiatorExtraSockets: 0, responderExtraSockets: 64, window: 0, randomPorts: 500, raceLan: false }
+      let err: unknown
+
+      try {
+        checkSummaryWithinOwnPlan(birthday, responderView(i, 100))
+      } catch (e) {
+        err = e
+      }
+
+      expect(planRefusalOf(err)).to.deep.equal({ source: 'limits', field: 'strategy' })
+      expect(err).to.have.property('message').that.matches(/a plan we would never choose/)
+    })
+
+    it('refuses a LAN race it would not choose (no shared public IP), with or without its own limits', () => {
+      const i = input(peer(CONE_A, [candidate('192.168.1.10', 4001, 'lan')]), peer(CONE_B, [candidate('192.168.1.11', 4002, 'lan')]))
+      const summary = { ...good(i), raceLan: true }
+
+      expect(refusalOf(() => follow(summary, responderView(i, 100)))).to.deep.equal({ source: 'structure', field: 'raceLan' })
+      expect(refusalOf(() => planFromSummary(summary, i, 'responder'))).to.deep.equal({ source: 'structure', field: 'raceLan' })
+    })
+
+    it('refuses a direct-cone SYNC that leaves it nothing to probe, even without its own limits', () => {
+      const i = input(liar('127.0.0.1'), peer(CONE_B))
+      const summary: PlanSummary = { strategy: 'direct-cone', budgetMs: 3400, initiatorRole: 'both', responderRole: 'both', initiatorExtraSockets: 0, responderExtraSockets: 0, window: 0, randomPorts: 0, raceLan: false }
+
+      expect(refusalOf(() => planFromSummary(summary, i, 'responder'))).to.have.property('source', 'structure')
+      expect(refusalOf(() => follow(summary, responderView(i, 100)))).to.have.property('source', 'limits')
+    })
+
+    it('accepts an initiator\'s RTT up to twice its own measurement plus 100 ms, and refuses the budget of a longer one', () => {
+      const i = input(peer(CONE_A), peer(CONE_B), { rttMs: 600 })
+      const summary = good(i)
+
+      expect(ownPlanRttMs(250)).to.equal(600)
+      expect(follow(summary, responderView(i, 250)).budgetMs).to.equal(summary.budgetMs)
+      expect(refusalOf(() => follow(summary, responderView(i, 249)))).to.deep.equal({ source: 'limits', field: 'budgetMs' })
+    })
+
+    it(`gives a peer that delays SYNC to inflate the measured RTT no more budget than an RTT of ${RESPONDER_MAX_PLAN_RTT_MS} ms`, () => {
+      const slow = input(peer(CONE_A), peer(SEQ), { rttMs: 10_000 })
+      const capped = input(peer(CONE_A), peer(SEQ), { rttMs: RESPONDER_MAX_PLAN_RTT_MS })
+
+      expect(ownPlanRttMs(10_000)).to.equal(RESPONDER_MAX_PLAN_RTT_MS)
+      expect(refusalOf(() => follow(good(slow), responderView(slow, 10_000)))).to.deep.equal({ source: 'limits', field: 'budgetMs' })
+      expect(() => follow(good(capped), responderView(capped, 10_000))).to.not.throw()
+    })
+
+    it('refuses every SYNC while its own history says skip, and says the refusal is its own, not a punch failure', () => {
+      const i = input(peer(CONE_A), peer(CONE_B))
+      const history: HistoryAdvice = { skip: true, reason: 'failed 3 times in a row', preferredKinds: [], skipSource: 'peer' }
+      let err: unknown
+
+      try {
+        follow(good(i), responderView(i, 100, { history }))
+      } catch (e) {
+        err = e
+      }
+
+      expect(planRefusalOf(err)).to.deep.equal({ source: 'history', field: 'strategy', skipSource: 'peer' })
+      expect(err).to.have.property('message').that.matches(/our punch history/).and.matches(/failed 3 times/).and.matches(/NO_STRATEGY/)
+    })
+
+    it('blames the peer, not its own history, for a SYNC that asks too much anyway', () => {
+      const i = input(peer(CONE_A), peer(CONE_B), atTolerance)
+      const history: HistoryAdvice = { skip: true, reason: 'protocol violation', preferredKinds: [], skipSource: 'violation' }
+
+      expect(refusalOf(() => follow({ ...good(i), budgetMs: good(i).budgetMs + 1 }, responderView(i, MEASURED, { history })))).to.deep.equal({ source: 'limits', field: 'budgetMs' })
+    })
+
+    it('still follows the LAN-only race that its own skip allows', () => {
+      const a = peer(NATS.symmetricRandom('203.0.113.10', 40000), [candidate('192.168.1.10', 4001, 'lan')])
+      const b = peer(NATS.symmetricRandom('203.0.113.10', 40001), [candidate('192.168.1.11', 4002, 'lan')])
+      const i = input(a, b)
+      const history: HistoryAdvice = { skip: true, reason: 'doomed class', preferredKinds: [], skipSource: 'class' }
+
+      expect(good(i).strategy).to.equal('lan')
+      expect(follow(good(i), responderView(i, 100, { history })).lan.map(c => c.host)).to.deep.equal(['192.168.1.10'])
+    })
+
+    it('does not refuse for its own history\'s budget cap: that only shortens what it would do', () => {
+      const i = input(peer(CONE_A), peer(CONE_B))
+      const history: HistoryAdvice = { skip: false, reason: '', preferredKinds: [], budgetCapMs: 1000 }
+
+      expect(() => follow(good(i), responderView(i, 100, { history }))).to.not.throw()
+    })
+
+    it('keeps its own limits a responder\'s check: the initiator plans with planPair', () => {
+      expect(() => planFromSummary(good(coneRandom), coneRandom, 'initiator', { enforceOwnLimits: true })).to.throw().with.property('name', 'InvalidPlanInputError')
+    })
+  })
+
+  describe('pacing', () => {
+    const pairs = [
+      input(peer(CONE_A), peer(RANDOM)),
+      input(peer(RANDOM), peer(CONE_A)),
+      input(peer(CONE_A), peer(SEQ)),
+      input(peer(SEQ), peer(SEQ_2)),
+      input(peer(RANDOM), peer(SEQ)),
+      input(peer(CONE_A), peer(CONE_B))
+    ]
+    const lower = (s: PlanSummary): Array<Partial<PlanSummary>> => [
+      { budgetMs: Math.max(MIN_PUNCH_BUDGET_MS, s.budgetMs - 500) },
+      { window: Math.max(s.strategy.startsWith('predict') ? 1 : 0, s.window - 1) },
+      { randomPorts: Math.max(s.strategy === 'birthday' ? 1 : 0, s.randomPorts - 1) },
+      { responderExtraSockets: Math.max(s.responderRole === 'many-sockets' ? 1 : 0, s.responderExtraSockets - 1) }
+    ]
+
+    it('takes its interval from the strategy and role: a summary that asks less never makes it faster', () => {
+      for (const i of pairs) {
+        const pair = planPair(i)
+
+        for (const change of lower(pair.summary)) {
+          const plan = follow({ ...pair.summary, ...change }, responderView(i, i.rttMs))
+
+          expect(plan.pacing.intervalMs).to.equal(pair.responder.pacing.intervalMs)
+          expect(plan.pacing.probesPerRound).to.be.at.most(pair.responder.pacing.probesPerRound)
+          expect(planPeakRate(plan)).to.be.at.most(planPeakRate(pair.responder))
+        }
+      }
+    })
+
+    it('gives a peak rate of 200 datagrams per second for the birthday prober and 20 for one direct target', () => {
+      expect(planPeakRate(planPair(input(peer(CONE_A), peer(RANDOM))).initiator)).to.equal(BIRTHDAY_PROBES_PER_ROUND * 1000 / BIRTHDAY_PROBE_INTERVAL_MS)
+      expect(planPeakRate(planPunch(input(peer(CONE_A), peer(CONE_B)), 'initiator').plan)).to.equal(20)
+    })
+
+    it(`primes no faster than ${PRIMING_DATAGRAMS_PER_SECOND} datagrams per second, and a plan that does not punch sends none`, () => {
+      const many = planPair(input(peer(RANDOM), peer(SEQ))).initiator
+
+      expect(many.role).to.equal('many-sockets')
+      expect(planPeakRate(many)).to.equal(PRIMING_DATAGRAMS_PER_SECOND)
+      expect(planPeakRate(planPair(input(peer(RANDOM), peer(RANDOM_2))).initiator)).to.equal(0)
     })
   })
 })

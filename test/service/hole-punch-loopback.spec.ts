@@ -5,11 +5,16 @@ import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
- * On loopback there is no NAT and no public address to punch towards: the
- * coordination runs for real over a circuit-relay-v2 connection, and the
- * punch itself cannot find a path. The NAT-lab tests (test/lab) cover the
- * punches that succeed.
+ * Loopback addresses are never probed by default, so this file treats
+ * 127.0.0.0/8 as public (the test-only `addressScope` override) and makes
+ * the punch find no path by capping each session at 0 datagrams on both
+ * sides: the coordination runs for real over a circuit-relay-v2 connection,
+ * the punch runs and finds nothing. hole-punch-success.spec.ts covers the
+ * punches that succeed on loopback, the NAT-lab tests (test/lab) the ones
+ * through real NATs.
  */
+const LOOPBACK_IS_PUBLIC = (host: string): 'public' | undefined => host.startsWith('127.') ? 'public' : undefined
+
 describe('hole-punch service over a relay on loopback', function () {
   this.timeout(60_000)
   let relay: RelayNode
@@ -20,8 +25,8 @@ describe('hole-punch service over a relay on loopback', function () {
   beforeEach(async () => {
     relay = await createRelay()
     const stun = relayStunServer(relay)
-    alice = await createPeer({ stunServers: [stun], autoUpgrade: false })
-    bob = await createPeer({ stunServers: [stun], autoUpgrade: false })
+    alice = await createPeer({ stunServers: [stun], autoUpgrade: false, addressScope: LOOPBACK_IS_PUBLIC, maxSessionDatagrams: 0 })
+    bob = await createPeer({ stunServers: [stun], autoUpgrade: false, addressScope: LOOPBACK_IS_PUBLIC, maxSessionDatagrams: 0 })
     await reserveOnRelay(alice, relay)
     bobCircuit = await reserveOnRelay(bob, relay)
     // let the start-up NAT discovery (which opens fresh sockets) finish
@@ -40,6 +45,33 @@ describe('hole-punch service over a relay on loopback', function () {
 
     expect(profile.publicAddresses).to.deep.include({ host: '127.0.0.1', port: local.port, family: 4 })
     expect(profile.reachability).to.equal('public')
+  })
+
+  it('falls back at once, with the reason, when no candidate may be probed (loopback under the default address rules)', async () => {
+    const carol = await createPeer({ stunServers: [relayStunServer(relay)], autoUpgrade: false })
+    const dave = await createPeer({ stunServers: [relayStunServer(relay)], autoUpgrade: false })
+
+    try {
+      await reserveOnRelay(carol, relay)
+      const daveCircuit = await reserveOnRelay(dave, relay)
+      const steps: Array<{ type: string, detail?: any }> = []
+      const started = performance.now()
+
+      const err = await carol.services.holePunch.connect(daveCircuit, {
+        signal: AbortSignal.timeout(20_000),
+        onProgress: (evt) => { steps.push({ type: evt.type, detail: (evt as any).detail }) }
+      }).then(() => undefined, (err: Error) => err)
+
+      expect(err).to.have.property('name', 'PunchFailedError')
+      expect(err).to.have.property('reason', 'no-strategy')
+      expect(steps.map(s => s.type)).to.not.include('punch:probing')
+      expect(steps.find(s => s.type === 'hole-punch:plan')?.detail?.reason).to.match(/candidate/)
+      // no budget was waited out: one coordination round trip on loopback
+      expect(performance.now() - started).to.be.below(2_000)
+    } finally {
+      await carol.stop()
+      await dave.stop()
+    }
   })
 
   it('coordinates over the relayed connection, fails to punch with a named error, and leaves the relayed connection usable', async () => {
@@ -109,7 +141,7 @@ describe('hole-punch service over a relay on loopback', function () {
   })
 
   it('retries a failed background punch from the former responder, so the roles swap', async () => {
-    const carol = await createPeer({ stunServers: [relayStunServer(relay)], autoUpgrade: true })
+    const carol = await createPeer({ stunServers: [relayStunServer(relay)], autoUpgrade: true, addressScope: LOOPBACK_IS_PUBLIC, maxSessionDatagrams: 0 })
 
     try {
       const carolCircuit = await reserveOnRelay(carol, relay)
@@ -117,7 +149,7 @@ describe('hole-punch service over a relay on loopback', function () {
       const aliceSides: string[] = []
       alice.services.holePunch.addEventListener('punch:start', (evt) => { aliceSides.push(evt.detail.side) })
 
-      // alice starts and fails (loopback has no direct path); carol answered
+      // alice starts and fails (no datagram may leave either side); carol answered
       const err = await alice.services.holePunch.connect(carolCircuit, { signal: AbortSignal.timeout(20_000) }).then(() => undefined, (err: Error) => err)
       expect(err).to.have.property('name', 'PunchFailedError')
 
