@@ -27,8 +27,9 @@ export interface UDXInit {
 
   /**
    * How many half-open inbound connections (handshake answered, no data
-   * yet) each listener keeps; further handshakes are dropped until entries
-   * complete or expire
+   * yet) each listener keeps. At most HANDSHAKE_MAX_HALF_OPEN_PER_SOURCE per
+   * source IP (IPv6: per /64); from half full on, a new dialer must echo a
+   * stateless cookie (RETRY) before it gets an entry (docs/PROTOCOL.md 11)
    *
    * @default 256
    */
