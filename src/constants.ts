@@ -316,6 +316,36 @@ export const NAT_MAX_PUBLIC_ADDRESSES = 8
  */
 export const NAT_ALLOCATION_FRESH_SOCKETS = 5
 
+/**
+ * How long NAT discovery waits for the DNS lookup of a STUN server's host
+ * name, in ms. getaddrinfo cannot be cancelled and, with an unreachable
+ * resolver, takes 5 s or more per attempt; a refresh must not wait that
+ * long for one name, so the name is skipped (and logged) for this run and
+ * looked up again at the next. Lookups usually answer from a cache in
+ * milliseconds.
+ */
+export const NAT_DNS_TIMEOUT_MS = 2_000
+
+/**
+ * Addresses of the socket's family that NAT discovery keeps from one STUN
+ * host name. Two addresses of one name (a pool, or a server with two IPs)
+ * are two observers, which is what the mapping verdict needs; more only add
+ * transactions.
+ */
+export const NAT_DNS_MAX_ADDRESSES_PER_NAME = 2
+
+/**
+ * Distinct STUN server addresses one NAT discovery run uses (configured
+ * ones and those found among connected peers, after DNS, in the order
+ * given; the rest are left out). A plain server costs one transaction, an
+ * RFC 5780 one up to 6 (test I, two filtering tests on a fresh socket, the
+ * mapping tests to addresses not asked yet), at 10 per second, plus the 5
+ * allocation samples: a relay's four RFC 5780 addresses plus two more
+ * servers take about 2 s of pacing slots, and two servers (or one with two
+ * ports) already give the mapping verdict.
+ */
+export const NAT_MAX_STUN_SERVERS = 6
+
 // ---------------------------------------------------------------------------
 // punch layer
 // ---------------------------------------------------------------------------
@@ -618,6 +648,17 @@ export const RESPONDER_MAX_PLAN_RTT_MS = 3_000
 /** Protocol id of the coordination protocol */
 export const COORDINATION_PROTOCOL = '/libp2p-udp-holepunch/coordinate/1.0.0'
 
+/**
+ * Protocol id of the STUN endpoints query: a directly connected peer that
+ * runs this package tells us the udx ports it answers STUN on, so relays
+ * that run it become STUN servers without configuration
+ */
+export const STUN_ENDPOINTS_PROTOCOL = '/libp2p-udp-holepunch/stun-endpoints/1.0.0'
+
+/** Most endpoints in a StunEndpoints message, and its largest size in bytes */
+export const MAX_STUN_ENDPOINTS = 8
+export const MAX_STUN_ENDPOINTS_MESSAGE_SIZE = 256
+
 /** Version carried in OFFER/ANSWER.version */
 export const COORDINATION_VERSION = 1
 
@@ -797,6 +838,22 @@ export const PUNCH_LINGER_MS = 2_000
  * in flight: it is not closed after any deadline.
  */
 export const RELAY_RETIRE_POLL_MS = 500
+
+/**
+ * Peers whose STUN endpoints we use at once (relays first): enough for the
+ * mapping test across two servers plus spares, few enough that a node with
+ * many connections does not send STUN to all of them
+ */
+export const MAX_STUN_SOURCE_PEERS = 4
+
+/** How long a STUN endpoints query may take, in ms (one stream round trip) */
+export const STUN_ENDPOINTS_QUERY_TIMEOUT_MS = 5_000
+
+/**
+ * Public IPs that identify over non-udx connections (TCP to a relay) said
+ * they see us at, kept as observed-address hints
+ */
+export const MAX_OBSERVED_IP_HINTS = 4
 
 /**
  * Identify observations of our udx address kept for classification: enough

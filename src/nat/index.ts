@@ -20,4 +20,6 @@ export type { BindingClient, DiscoveryResult, StepOutcome, StepStatus, RunProbeP
 export { discoverNat } from './discovery/discover.ts'
 export type { DiscoverNatOptions, NatDiscovery } from './discovery/discover.ts'
 export type { Observation, ObservationSource, FilteringObservation, FilteringOutcome } from './observation.ts'
+export { natAdvice } from './advice.ts'
+export type { NatAdvice, NatAdviceCode, NatAdviceContext } from './advice.ts'
 export * from './stun/index.ts'

@@ -1,21 +1,23 @@
-import os from 'node:os'
 import { AbortError, TypedEventEmitter, isPeerId, serviceCapabilities, setMaxListeners } from '@libp2p/interface'
-import { repeatingTask } from '@libp2p/utils'
+import { lpStream, repeatingTask } from '@libp2p/utils'
 import { CustomProgressEvent } from 'progress-events'
 import {
   CONSENT_MAX_UNANSWERED, COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_EXTRA_SOCKETS_TOTAL, DEFAULT_MAX_INBOUND_PUNCHES, DEFAULT_MAX_OUTBOUND_PUNCHES,
   DEFAULT_MAX_PROBES_PER_SECOND, DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_DATAGRAMS, DEFAULT_MAX_SESSIONS_PER_PEER_PER_MINUTE, DIRECT_STALE_GRACE_MS,
-  GLARE_WAIT_MS, HISTORY_MAX_PEERS, MAX_CANDIDATES, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS, RELAY_RETIRE_POLL_MS, SESSION_ID_LENGTH
+  GLARE_WAIT_MS, HISTORY_MAX_PEERS, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS, RELAY_RETIRE_POLL_MS,
+  SESSION_ID_LENGTH, STUN_ENDPOINTS_PROTOCOL, STUN_ENDPOINTS_QUERY_TIMEOUT_MS
 } from '../constants.ts'
 import { CoordinationFailedError, GlareError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError, TooManyPunchesError } from '../errors.ts'
 import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
+import { encodeStunEndpoints } from '../protocol/stun-endpoints-message.ts'
 import { addressPolicy } from '../punch/address-policy.ts'
 import { PunchHistory } from '../punch/history.ts'
 import { ProbeRouter } from '../punch/probe-router.ts'
-import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
+import { isWildcard } from '../socket/host-scope.ts'
 import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts'
 import { UDXTransport } from '../transport/udx-transport.ts'
+import { CandidateGatherer } from './candidate-gatherer.ts'
 import { CoordinationChannel } from './coordination-channel.ts'
 import { NatMonitor } from './nat-monitor.ts'
 import { PeerPunch } from './peer-punch.ts'
@@ -23,13 +25,15 @@ import { ProbeRate } from './probe-rate.ts'
 import { PunchSession } from './punch-session.ts'
 import { PunchSlots } from './punch-slots.ts'
 import { SocketQuota } from './socket-quota.ts'
+import { StunSources } from './stun-sources.ts'
 import type { OurCandidates } from './punch-session.ts'
-import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo } from './types.ts'
+import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo, StunServerAddress } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { StunServerSet } from '../nat/stun/server-set.ts'
 import type { AbortReason, CoordinationMessage } from '../protocol/messages.ts'
+import type { AddressPolicy } from '../punch/address-policy.ts'
 import type { SendLimits } from '../punch/executor.ts'
-import type { Candidate, Side } from '../punch/plan.ts'
+import type { Side } from '../punch/plan.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, Connection, CounterGroup, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { RepeatingTask } from '@libp2p/utils'
@@ -58,6 +62,12 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   private readonly socketQuota: SocketQuota
   private readonly probeRate: ProbeRate
   private readonly sendLimits: SendLimits
+  private readonly policy: AddressPolicy
+  private readonly stunSources: StunSources
+  /** extra sockets that only answer STUN (a second port beside each listen socket) */
+  private readonly stunPorts: BoundSocket[] = []
+  private readonly gatherer: CandidateGatherer
+  private natWarned = false
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private shutdownController = new AbortController()
   private transport?: UDXTransport
@@ -74,7 +84,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.log = components.logger.forComponent('libp2p:udx:hole-punch')
     this.nat = new NatMonitor({
       logger: components.logger,
-      servers: init.stunServers ?? [],
+      servers: () => this.stunServerList(),
       socket: () => this.transport?.getListenSockets()[0],
       openSocket: (family) => (this.transport as UDXTransport).pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
       closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket) }
@@ -89,6 +99,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const perSecond = init.maxProbesPerSecond ?? DEFAULT_MAX_PROBES_PER_SECOND
     this.probeRate = new ProbeRate({ perSecond, burst: perSecond })
     const policy = addressPolicy(init.addressScope)
+    this.policy = policy
+    this.stunSources = new StunSources({ log: this.log, policy })
+    this.gatherer = new CandidateGatherer({ nat: this.nat, policy, lanAddressFilter: init.lanAddressFilter })
     this.sendLimits = {
       maxDatagrams: init.maxSessionDatagrams ?? DEFAULT_MAX_SESSION_DATAGRAMS,
       maxBytes: init.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
@@ -147,34 +160,64 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       maxOutboundStreams: 32
     })
 
+    // directly connected peers ask which udx ports we answer STUN on
+    await this.components.registrar.handle(STUN_ENDPOINTS_PROTOCOL, (stream: Stream) => {
+      this.answerStunEndpoints(stream).catch(err => {
+        this.log('answering a STUN endpoints query failed - %e', err)
+      })
+    }, {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4
+    })
+
     this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.started = true
   }
 
   async afterStart (): Promise<void> {
-    // the listen sockets answer STUN, RFC 5780 style when they form the
-    // square of two IPs and two ports
     if (this.transport != null) {
-      this.stunServers = installStunServers(this.transport.getListenSockets(), { logger: this.components.logger })
+      const listening = this.transport.getListenSockets()
+
+      // a second STUN port beside each listen socket: one node on one IP is
+      // then enough for a peer to tell EIM from APDM (two ports, one
+      // server) and to test port filtering
+      if (this.init.stunSecondPort !== false) {
+        for (const socket of listening) {
+          try {
+            this.stunPorts.push(this.transport.pool.bindExtra(socket.address().host))
+          } catch (err: any) {
+            this.log('could not bind a second STUN port beside %s - %e', socket.address().host, err)
+          }
+        }
+      }
+
+      // the sockets answer STUN, RFC 5780 style when they form the square of
+      // two IPs and two ports (or change-port on one IP with two ports)
+      this.stunServers = installStunServers([...listening, ...this.stunPorts], { logger: this.components.logger })
     }
 
-    if ((this.init.stunServers ?? []).length > 0) {
-      // at start, then on a schedule; a punch refreshes a stale profile itself
-      this.natRefresh = repeatingTask(async (options) => {
-        await this.nat.refresh(options).catch(err => {
-          this.log('NAT discovery failed - %e', err)
-        })
-      }, this.init.natRefreshInterval ?? NAT_REFRESH_INTERVAL_MS, {
-        runImmediately: true,
-        timeout: NAT_REFRESH_TIMEOUT_MS
+    // at start, then on a schedule; a punch refreshes a stale profile
+    // itself, and STUN sources found among peers trigger one too
+    this.natRefresh = repeatingTask(async (options) => {
+      if (this.stunServerList().length === 0) {
+        return
+      }
+
+      await this.nat.refresh(options).catch(err => {
+        this.log('NAT discovery failed - %e', err)
       })
-      this.natRefresh.start()
-    }
+    }, this.init.natRefreshInterval ?? NAT_REFRESH_INTERVAL_MS, {
+      runImmediately: true,
+      timeout: NAT_REFRESH_TIMEOUT_MS
+    })
+    this.natRefresh.start()
   }
 
   async stop (): Promise<void> {
     this.started = false
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.shutdownController.abort(new AbortError('The hole-punch service is stopping'))
     const running = [...this.punches.values()]
     for (const punch of running) {
@@ -182,11 +225,13 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     }
     await Promise.allSettled(running.map(async punch => punch.join({ signal: AbortSignal.timeout(5_000) })))
     await this.components.registrar.unhandle(COORDINATION_PROTOCOL)
+    await this.components.registrar.unhandle(STUN_ENDPOINTS_PROTOCOL)
 
     this.natRefresh?.stop()
     this.natRefresh = undefined
     this.stunServers?.stop()
     this.stunServers = undefined
+    await Promise.all(this.stunPorts.splice(0).map(async socket => this.transport?.pool.closeSocket(socket)))
 
     for (const remove of this.removeHandlers) {
       remove()
@@ -424,6 +469,10 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       this.maybeScheduleRetry(session)
     }
 
+    if (error instanceof PunchFailedError && error.reason === 'no-strategy') {
+      this.warnAboutNat()
+    }
+
     this.safeDispatchEvent('punch:failure', { detail: { peer: punch.peer, side, durationMs, strategy, reason: error.message, error } })
     punch.reject(error)
   }
@@ -458,7 +507,16 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       return
     }
 
+    if (message.type === 'abort') {
+      // the peer gave up before its OFFER (it gave way in a glare while it
+      // was still observing its NAT): nothing to answer
+      this.log('%p aborted before offering - %s', peerId, message.abort.reason)
+      await channel.close()
+      return
+    }
+
     if (message.type !== 'offer') {
+      this.log('%p opened a coordination stream with %s instead of OFFER', peerId, message.type.toUpperCase())
       this.history.recordViolation(key, Date.now())
       this.metrics?.refusals.increment({ 'invalid-message': true })
       await refuse(channel, sessionIdOf(message), 'invalid-message', `the first message must be OFFER, got ${message.type.toUpperCase()}`)
@@ -656,6 +714,18 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const { peerId, protocols, connection, observedAddr } = evt.detail
     this.recordObservedAddress(connection, observedAddr)
 
+    // a directly connected peer that runs this package is a STUN server
+    if (this.started) {
+      this.stunSources.learnFrom(peerId.toString(), connection, protocols, this.shutdownController.signal)
+        .then(added => {
+          if (added && this.started) {
+            void this.nat.refresh({ signal: this.shutdownController.signal }).catch(err => {
+              this.log('NAT discovery with the STUN servers of %p failed - %e', peerId, err)
+            })
+          }
+        }, () => {})
+    }
+
     if (this.init.autoUpgrade === false || !this.started) {
       return
     }
@@ -684,7 +754,12 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
    * sees us at: an observation of our main socket's mapping by that peer
    */
   private recordObservedAddress (connection: Connection, observedAddr?: Multiaddr): void {
-    if (observedAddr == null || connection.limits != null || !isUdxMultiaddr(connection.remoteAddr) || !isUdxMultiaddr(observedAddr)) {
+    if (observedAddr == null || connection.limits != null) {
+      return
+    }
+
+    if (!isUdxMultiaddr(connection.remoteAddr) || !isUdxMultiaddr(observedAddr)) {
+      this.gatherer.observe(observedAddr)
       return
     }
 
@@ -702,6 +777,47 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     }
   }
 
+  /**
+   * One clear warning, once, when our NAT knowledge is why punches fall
+   * back at once: what to configure
+   */
+  private warnAboutNat (): void {
+    if (this.natWarned) {
+      return
+    }
+
+    const advice = this.nat.advice()
+
+    if (!advice.usable) {
+      this.natWarned = true
+      this.log.error('direct connections may be impossible: %s', advice.message)
+    }
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.stunSources.forget(evt.detail.toString())
+  }
+
+  /**
+   * The STUN endpoints query: our udx listen sockets and extra STUN ports
+   */
+  private async answerStunEndpoints (stream: Stream): Promise<void> {
+    const endpoints = [...(this.transport?.getListenSockets() ?? []), ...this.stunPorts]
+      .filter(socket => !socket.closed)
+      .map(socket => {
+        const { host, family, port } = socket.address()
+        return { host: isWildcard(host) ? undefined : host, family, port }
+      })
+    const lp = lpStream(stream)
+    await lp.write(encodeStunEndpoints(endpoints), { signal: AbortSignal.timeout(STUN_ENDPOINTS_QUERY_TIMEOUT_MS) })
+    await stream.close({ signal: AbortSignal.timeout(STUN_ENDPOINTS_QUERY_TIMEOUT_MS) }).catch(() => { stream.abort(new Error('could not close')) })
+  }
+
+  /** configured STUN servers, then those found among connected peers */
+  private stunServerList (): StunServerAddress[] {
+    return [...(this.init.stunServers ?? []), ...this.stunSources.servers()]
+  }
+
   private directConnection (peerId: PeerId): Connection | undefined {
     return this.components.connectionManager.getConnections(peerId)
       .find(c => c.status === 'open' && c.limits == null)
@@ -712,45 +828,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       .find(c => c.status === 'open' && c.limits != null)
   }
 
-  /**
-   * Our candidates for the socket: its public mappings (offered to anyone)
-   * and its LAN interface addresses (offered only behind the same public IP,
-   * see PunchSession)
-   */
   private candidates (socket: BoundSocket): OurCandidates {
-    const local = socket.address()
-    const shared: Candidate[] = []
-    const lan: Candidate[] = []
-    const override = this.init.addressScope
-
-    for (const address of this.nat.getProfile().publicAddresses) {
-      if (address.family === local.family && (!isLocalOnly(address.host) || override?.(address.host) === 'public')) {
-        shared.push({ host: address.host, port: address.port, family: address.family, kind: 'public', source: 'stun' })
-      }
-    }
-
-    const filter = this.init.lanAddressFilter ?? defaultLanFilter
-    const hosts = isWildcard(local.host) ? interfaceAddresses(local.family) : [local.host]
-
-    for (const host of hosts) {
-      if (filter(host) && !shared.some(c => c.host === host && c.port === local.port)) {
-        lan.push({ host, port: local.port, family: local.family, kind: 'lan', source: 'interface' })
-      }
-    }
-
-    return { shared: shared.slice(0, MAX_CANDIDATES), lan: lan.slice(0, Math.max(0, MAX_CANDIDATES - shared.length)) }
+    return this.gatherer.candidates(socket)
   }
-}
-
-function interfaceAddresses (family: 4 | 6): string[] {
-  return Object.values(os.networkInterfaces())
-    .flatMap(addrs => addrs ?? [])
-    .filter(a => a.family === (family === 4 ? 'IPv4' : 'IPv6'))
-    .map(a => a.address)
-}
-
-function defaultLanFilter (host: string): boolean {
-  return !isLocalOnly(host)
 }
 
 /** ABORT reasons for a first message that never arrived whole */

@@ -1,20 +1,33 @@
 import { AbortError } from '@libp2p/interface'
 import { MAX_IDENTIFY_OBSERVATIONS, MAX_PUBLIC_ADDRESSES, NAT_CLASSIFICATION_MAX_AGE_MS, NAT_PROFILE_MAX_AGE_MS } from '../constants.ts'
+import { natAdvice } from '../nat/advice.ts'
 import { classify } from '../nat/classify/classify.ts'
 import { discoverNat } from '../nat/discovery/discover.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
 import { StunClient } from '../nat/stun/client.ts'
+import { resolveStunServers } from '../nat/stun/resolve.ts'
 import type { StunServerAddress } from './types.ts'
+import type { NatAdvice } from '../nat/advice.ts'
 import type { DiscoverNatOptions, NatDiscovery } from '../nat/discovery/discover.ts'
 import type { BindingClient } from '../nat/discovery/runner.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { Observation } from '../nat/observation.ts'
+import type { LookupAddress } from '../nat/stun/resolve.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
 
 export interface NatMonitorInit {
   logger: ComponentLogger
-  servers: StunServerAddress[]
+  /**
+   * The STUN servers, or a function the monitor calls at every refresh for
+   * the current list (configured ones plus those found among connected
+   * peers). `host` is an IP address or a DNS host name: names are looked
+   * up at refresh time (both families, bounded by NAT_DNS_TIMEOUT_MS, at
+   * most NAT_DNS_MAX_ADDRESSES_PER_NAME addresses of the main socket's
+   * family each; failures are logged and left out of that run). At most
+   * NAT_MAX_STUN_SERVERS distinct addresses are used, in the order given.
+   */
+  servers: StunServerAddress[] | (() => StunServerAddress[])
   /** the socket whose mapping we classify: the main udx listening socket */
   socket(): BoundSocket | undefined
   /**
@@ -30,13 +43,19 @@ export interface NatMonitorInit {
    * refresh logic; production code leaves it out.
    */
   discover?(client: BindingClient, servers: readonly StunServerAddress[], options: DiscoverNatOptions<BoundSocket>): Promise<NatDiscovery>
+  /**
+   * The DNS lookup of one host name, both families (default
+   * `dns.promises.lookup(host, { all: true })`). A seam for tests.
+   */
+  lookup?(host: string): Promise<LookupAddress[]>
 }
 
 /**
  * Keeps our NatProfile: runs STUN and the RFC 5780 tests on the main
- * socket against the configured servers, on demand and when the profile
- * is older than NAT_PROFILE_MAX_AGE_MS. Concurrent refreshes share one run;
- * each caller waits with its own signal (see SharedRun).
+ * socket against the servers (resolved anew at every refresh), on demand
+ * and when the profile is older than NAT_PROFILE_MAX_AGE_MS. Concurrent
+ * refreshes share one run; each caller waits with its own signal (see
+ * SharedRun).
  */
 export class NatMonitor {
   private readonly init: NatMonitorInit
@@ -55,6 +74,8 @@ export class NatMonitor {
   private readonly freshening: SharedRun<NatProfile>
   private client?: StunClient
   private clientSocket?: BoundSocket
+  /** the resolved servers of the last refresh (undefined before the first) */
+  private lastServers?: StunServerAddress[]
 
   constructor (init: NatMonitorInit) {
     this.init = init
@@ -66,6 +87,23 @@ export class NatMonitor {
 
   getProfile (): NatProfile {
     return this.profile
+  }
+
+  /**
+   * The STUN server addresses (IPs) the last refresh used, after DNS; empty
+   * before the first refresh
+   */
+  getServers (): StunServerAddress[] {
+    return (this.lastServers ?? []).map(s => ({ ...s }))
+  }
+
+  /**
+   * Whether the profile is usable for punching and, when not (or only
+   * partly), what to configure: see natAdvice. Before the first refresh it
+   * counts the servers as given.
+   */
+  advice (): NatAdvice {
+    return natAdvice(this.profile, { serversKnown: this.lastServers?.length ?? this.configuredServers().length })
   }
 
   isStale (): boolean {
@@ -117,18 +155,31 @@ export class NatMonitor {
 
   /**
    * True when the classification is younger than
-   * NAT_CLASSIFICATION_MAX_AGE_MS and the first server still sees our main
-   * socket at an address of the profile (or, behind an address-dependent
-   * NAT, at a new one, which becomes the most recent public address)
+   * NAT_CLASSIFICATION_MAX_AGE_MS and the first server of the last refresh
+   * still sees our main socket at an address of the profile (or, behind an
+   * address-dependent NAT, at a new one, which becomes the most recent
+   * public address). False, so that a full refresh follows, also when that
+   * server does not answer: it may have gone (a peer that disconnected).
    */
   private async confirmMapping (signal: AbortSignal): Promise<boolean> {
-    const server = this.init.servers[0]
+    const server = this.lastServers?.[0]
 
     if (this.client == null || server == null || this.now() - this.classifiedAt > NAT_CLASSIFICATION_MAX_AGE_MS) {
       return false
     }
 
-    const { mapped } = await this.client.binding(server, { signal, maxTransmissions: 3 })
+    let mapped: TransportAddress
+
+    try {
+      mapped = (await this.client.binding(server, { signal, maxTransmissions: 3 })).mapped
+    } catch (err: any) {
+      if (signal.aborted) {
+        throw err
+      }
+
+      this.log('could not confirm the mapping with %s:%d, refreshing - %e', server.host, server.port, err)
+      return false
+    }
     const known = this.profile.publicAddresses.some(a => a.host === mapped.host && a.port === mapped.port)
     // an address-dependent NAT gives a new mapping once the old binding
     // expired: that is its known behaviour, not a change of NAT; an
@@ -159,9 +210,16 @@ export class NatMonitor {
    */
   async latestMapping (options?: AbortOptions): Promise<TransportAddress | undefined> {
     const main = this.init.socket()
-    const server = this.init.servers[0]
 
-    if (main == null || server == null || this.init.openSocket == null || this.init.closeSocket == null) {
+    if (main == null || this.init.openSocket == null || this.init.closeSocket == null) {
+      return undefined
+    }
+
+    // the first server of the last refresh (no DNS on this path), else the
+    // first of the current list
+    const server = this.lastServers?.[0] ?? (await this.resolveServers(main.address().family, options?.signal))[0]
+
+    if (server == null) {
       return undefined
     }
 
@@ -203,8 +261,13 @@ export class NatMonitor {
 
   private async run (signal: AbortSignal): Promise<NatProfile> {
     const socket = this.init.socket()
+    const servers = socket == null ? [] : await this.resolveServers(socket.address().family, signal)
 
-    if (socket == null || this.init.servers.length === 0) {
+    if (socket != null) {
+      this.lastServers = servers
+    }
+
+    if (socket == null || servers.length === 0) {
       // no STUN server: what peers told us through identify is all we have
       if (this.identified.length > 0) {
         this.profile = classify(this.identified, { now: this.now() })
@@ -224,7 +287,7 @@ export class NatMonitor {
     const family = socket.address().family
     const openSocket = this.init.openSocket
     const discover = this.init.discover ?? discoverNat
-    const discovery = await discover(client, this.init.servers, {
+    const discovery = await discover(client, servers, {
       signal,
       now: this.now,
       logger: this.init.logger,
@@ -241,6 +304,32 @@ export class NatMonitor {
       this.profile.publicAddresses.map(a => `${a.host}:${a.port}`).join(' '))
 
     return this.profile
+  }
+
+  /** the servers as given now (a throwing function gives none) */
+  private configuredServers (): StunServerAddress[] {
+    const servers = this.init.servers
+
+    if (typeof servers !== 'function') {
+      return servers
+    }
+
+    try {
+      return servers()
+    } catch (err: any) {
+      this.log.error('the STUN server list could not be read - %e', err)
+      return []
+    }
+  }
+
+  /** the current servers as IP addresses of `family` (DNS names looked up) */
+  private async resolveServers (family: 4 | 6, signal?: AbortSignal): Promise<StunServerAddress[]> {
+    return resolveStunServers(this.configuredServers(), {
+      family,
+      signal,
+      lookup: this.init.lookup,
+      log: this.log
+    })
   }
 }
 

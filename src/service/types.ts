@@ -25,13 +25,26 @@ export interface HolePunchInit {
 
   /**
    * STUN servers (ip and port) to learn our public mapping and NAT
-   * behaviour from, on the udx listening socket. Any node that runs this
-   * package answers STUN on its udx sockets, so a relay that runs it can be
-   * listed here.
+   * behaviour from, on the udx listening socket, in addition to the ones
+   * found without configuration: every directly connected peer that runs
+   * this package (a relay, typically) answers STUN on its udx sockets and
+   * is used as a STUN server automatically. No public STUN servers are used
+   * by default (see docs/NAT-DISCOVERY.md for why).
    *
    * @default []
    */
   stunServers?: StunServerAddress[]
+
+  /**
+   * Answer STUN on a second udx port beside each listen socket too. A peer
+   * that finds us among its connections (the STUN endpoints query) then
+   * learns its NAT's mapping behaviour from one node on one IP: two ports
+   * of one server tell EIM from APDM, and the allocation delta. Meant for
+   * relays and other public nodes; it costs one UDP socket.
+   *
+   * @default true
+   */
+  stunSecondPort?: boolean
 
   /**
    * How often to observe our NAT again with the STUN servers, in ms (a

@@ -78,6 +78,25 @@ describe('nat/discovery plan', () => {
     expect([...ancestors(plan, ii)]).to.deep.equal(['0/mapping-I'])
   })
 
+  it('on the main socket, a server\'s first request waits for the filtering tests of the servers before it', () => {
+    const three = [...SERVERS, { host: '198.51.100.1', port: 3479 }]
+    const plan = createProbePlan(three, { allocationSockets: 2 })
+    expect(validateProbePlan(plan)).to.deep.equal([])
+    const byId = new Map(plan.steps.map(s => [s.id, s]))
+
+    expect(byId.get('0/mapping-I')?.after).to.deep.equal([])
+    expect(byId.get('1/mapping-I')?.after).to.deep.equal(['0/filtering-II', '0/filtering-III'])
+    expect(byId.get('2/mapping-I')?.after).to.deep.equal(['0/filtering-II', '0/filtering-III', '1/filtering-II', '1/filtering-III'])
+    // the allocation burst needs nothing: its pacing slots follow the first request
+    expect(plan.steps.slice(0, 5).map(s => s.id)).to.deep.equal(['0/mapping-I', '0/filtering-II', '0/filtering-III', 'allocation/0', 'allocation/1'])
+    expect(plan.steps.filter(s => s.test === 'allocation').every(s => s.after.length === 0)).to.equal(true)
+  })
+
+  it('with fresh filtering sockets, every server\'s first request starts at once', () => {
+    const plan = createProbePlan(SERVERS, { filteringSockets: true })
+    expect(plan.steps.filter(s => s.test === 'mapping-I').map(s => s.after)).to.deep.equal([[], []])
+  })
+
   it('refuses a negative number of allocation sockets', () => {
     expect(() => createProbePlan(SERVERS, { allocationSockets: -1 })).to.throw(RangeError)
   })

@@ -119,10 +119,76 @@ describe('nat/stun installStunServers', function () {
     await expect(c.binding(a.address(), { changeIp: true, changePort: true })).to.eventually.be.rejected.with.property('code', 420)
   })
 
+  it('wires one IP x two ports as change-port servers: OTHER-ADDRESS is the other port, change IP gets 420', async () => {
+    const a = await bind('127.0.0.1')
+    const b = await bind('127.0.0.1')
+    const set = installStunServers([a, b], components)
+    closers.push(() => { set.stop() })
+
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['change-port', 'change-port'])
+    expect(set.servers.map(s => s.otherAddress)).to.deep.equal([b.address(), a.address()])
+
+    const c = client(await bind('127.0.0.1'))
+    const plain = await c.binding(a.address())
+    expect(plain.otherAddress).to.deep.equal(b.address())
+    expect(plain.responseOrigin).to.deep.equal(a.address())
+
+    const changed = await c.binding(a.address(), { changePort: true })
+    expect(changed.from).to.deep.include(b.address())
+    expect(changed.responseOrigin).to.deep.equal(b.address())
+    expect(changed.otherAddress).to.deep.equal(b.address())
+    expect((await c.binding(b.address(), { changePort: true })).from).to.deep.include(a.address())
+
+    for (const [changeIp, changePort] of [[true, false], [true, true]]) {
+      await expect(c.binding(a.address(), { changeIp, changePort }), `ip=${changeIp} port=${changePort}`).to.eventually.be.rejected.with.property('code', 420)
+    }
+  })
+
+  it('wires two wildcard-bound sockets of one family as change-port servers without OTHER-ADDRESS', async () => {
+    const a = await bind('0.0.0.0')
+    const b = await bind('0.0.0.0')
+    const set = installStunServers([a, b], components)
+    closers.push(() => { set.stop() })
+
+    expect(set.servers.map(s => [s.mode, s.otherAddress])).to.deep.equal([['change-port', undefined], ['change-port', undefined]])
+
+    const c = client(await bind('127.0.0.1'))
+    const target = { host: '127.0.0.1', port: a.address().port }
+    const plain = await c.binding(target)
+    expect(plain.otherAddress).to.equal(undefined)
+    expect(plain.responseOrigin).to.equal(undefined)
+
+    // the kernel sends the answer from the address the request came to
+    const changed = await c.binding(target, { changePort: true })
+    expect(changed.from).to.deep.include({ host: '127.0.0.1', port: b.address().port })
+    await expect(c.binding(target, { changeIp: true })).to.eventually.be.rejected.with.property('code', 420)
+  })
+
+  it('pairs a wildcard-bound socket with no concrete one', async () => {
+    const wildcard = await bind('0.0.0.0')
+    const concrete = await bind('127.0.0.1')
+    const set = installStunServers([wildcard, concrete], components)
+    closers.push(() => { set.stop() })
+
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['plain', 'plain'])
+  })
+
+  it('without a square, a socket with a same-IP partner is change-port, one with only other-IP partners partial', async function () {
+    const [a1, a2, b1] = await square(this)
+    const set = installStunServers([a1, a2, b1], components)
+    closers.push(() => { set.stop() })
+
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['change-port', 'change-port', 'partial'])
+    expect(set.servers.map(s => s.otherAddress)).to.deep.equal([a2.address(), a1.address(), undefined])
+    const c = client(await bind('127.0.0.1'))
+    // a1 also honours change IP, from b1
+    expect((await c.binding(a1.address(), { changeIp: true })).from).to.deep.include(b1.address())
+  })
+
   it('serves plain only with rfc5780: false', async function () {
     const sockets = await square(this)
-    const set = installStunServers(sockets, components, { rfc5780: false })
+    const set = installStunServers([...sockets, await bind('0.0.0.0'), await bind('0.0.0.0')], components, { rfc5780: false })
     closers.push(() => { set.stop() })
-    expect(set.servers.map(s => s.mode)).to.deep.equal(['plain', 'plain', 'plain', 'plain'])
+    expect(set.servers.map(s => s.mode)).to.deep.equal(['plain', 'plain', 'plain', 'plain', 'plain', 'plain'])
   })
 })

@@ -1,7 +1,7 @@
 import { defaultLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { InvalidStunResponseError, StunClientClosedError, StunErrorResponseError, StunTimeoutError } from '../../src/errors.ts'
-import { StunClient } from '../../src/nat/stun/client.ts'
+import { StunChangeRequestIgnoredError, StunClient } from '../../src/nat/stun/client.ts'
 import { decodeStunMessage, isStunMessage } from '../../src/nat/stun/decode.ts'
 import { encodeStunMessage } from '../../src/nat/stun/encode.ts'
 import { ATTR, METHOD_BINDING } from '../../src/nat/stun/message.ts'
@@ -146,6 +146,23 @@ describe('nat/stun client and server on real UDP sockets', function () {
       const changed = await c.binding(a.address(), { changePort: true })
       expect(changed.from).to.deep.equal(b.address())
       expect(changed.responseOrigin).to.deep.equal(b.address())
+    })
+
+    it('rejects with StunChangeRequestIgnoredError when a server answers a change request from the address it went to', async () => {
+      const a = await socket()
+      // a server that ignores CHANGE-REQUEST: it "changes" to itself
+      server(a, { alternates: { changePort: a, changeIp: a, changeIpAndPort: a }, otherAddress: null })
+      const clientSocket = await socket()
+      const c = client(clientSocket, { rto: 20 })
+
+      for (const change of [{ changePort: true }, { changeIp: true }, { changeIp: true, changePort: true }]) {
+        const err = await c.binding(a.address(), change).catch(e => e)
+        expect(err, JSON.stringify(change)).to.be.an.instanceOf(StunChangeRequestIgnoredError)
+      }
+
+      // a plain request from there is the normal answer
+      expect((await c.binding(a.address())).from).to.deep.equal(a.address())
+      expect(c.pending).to.equal(0)
     })
 
     it('answers a change it cannot make with 420', async () => {

@@ -2,13 +2,18 @@ import { AbortError } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { NAT_CLASSIFICATION_MAX_AGE_MS, NAT_PROFILE_MAX_AGE_MS } from '../../src/constants.ts'
+import { decodeStunMessage, isStunMessage } from '../../src/nat/stun/decode.ts'
+import { encodeStunMessage } from '../../src/nat/stun/encode.ts'
+import { METHOD_BINDING } from '../../src/nat/stun/message.ts'
 import { StunServer } from '../../src/nat/stun/server.ts'
 import { NatMonitor } from '../../src/service/nat-monitor.ts'
 import { SocketPool } from '../../src/socket/socket-pool.ts'
 import { DgramSocket } from '../nat/dgram-socket.ts'
 import type { NatDiscovery } from '../../src/nat/discovery/discover.ts'
 import type { MappingBehaviour, NatProfile, TransportAddress } from '../../src/nat/nat-profile.ts'
+import type { LookupAddress } from '../../src/nat/stun/resolve.ts'
 import type { NatMonitorInit } from '../../src/service/nat-monitor.ts'
+import type { StunServerAddress } from '../../src/service/types.ts'
 import type { BoundSocket } from '../../src/socket/bound-socket.ts'
 
 const logger = defaultLogger()
@@ -372,6 +377,145 @@ describe('service/NatMonitor', function () {
       expect(run.signal?.aborted).to.be.true()
       await expect(refreshed).to.eventually.be.rejected.with.property('name', 'AbortError')
       expect(await fresh).to.equal(m.getProfile())
+    })
+  })
+
+  describe('servers: a list or a function, IP addresses or DNS names', () => {
+    /** the servers each discovery run was given */
+    function serversSeen (): string[][] {
+      return seen.map(list => list.map(s => `${s.host}:${s.port}`))
+    }
+
+    let seen: Array<readonly StunServerAddress[]>
+
+    beforeEach(() => {
+      seen = []
+    })
+
+    /** the stubbed discovery, recording the servers it is given */
+    function wrapped (): NonNullable<NatMonitorInit['discover']> {
+      return async (client, servers, options) => {
+        seen.push(servers)
+        return stub.discover(client, servers, options)
+      }
+    }
+
+    it('calls a servers function at every refresh and uses the list it gives then', async () => {
+      let list: StunServerAddress[] = [{ host: '198.51.100.1', port: 3478 }]
+      let calls = 0
+      const m = monitor({ discover: wrapped(), servers: () => { calls++; return list } })
+
+      await m.refresh()
+      list = [{ host: '198.51.100.2', port: 4001 }, { host: '198.51.100.2', port: 4002 }]
+      await m.refresh()
+
+      expect(calls).to.equal(2)
+      expect(serversSeen()).to.deep.equal([['198.51.100.1:3478'], ['198.51.100.2:4001', '198.51.100.2:4002']])
+      expect(m.getServers()).to.deep.equal(list)
+    })
+
+    it('looks host names up at refresh time, keeps the main socket\'s family, and leaves out names that fail', async () => {
+      const asked: string[] = []
+      const answers: Record<string, LookupAddress[]> = {
+        'stun.example.org': [{ address: '2001:db8::1', family: 6 }, { address: '192.0.2.1', family: 4 }]
+      }
+      const lookup = async (host: string): Promise<LookupAddress[]> => {
+        asked.push(host)
+        const answer = answers[host]
+
+        if (answer == null) {
+          throw new Error(`getaddrinfo ENOTFOUND ${host}`)
+        }
+
+        return answer
+      }
+      const m = monitor({
+        discover: wrapped(),
+        lookup,
+        servers: [{ host: 'nowhere.invalid', port: 3478 }, { host: 'stun.example.org', port: 3478 }, { host: '198.51.100.1', port: 3478 }]
+      })
+
+      await m.refresh()
+      answers['stun.example.org'] = [{ address: '192.0.2.2', family: 4 }]
+      await m.refresh()
+
+      expect(serversSeen()).to.deep.equal([['192.0.2.1:3478', '198.51.100.1:3478'], ['192.0.2.2:3478', '198.51.100.1:3478']])
+      expect(asked).to.deep.equal(['nowhere.invalid', 'stun.example.org', 'nowhere.invalid', 'stun.example.org'])
+    })
+
+    it('resolves localhost with the system resolver and discovers against it', async () => {
+      const m = monitor({ discover: undefined, servers: [{ host: 'localhost', port: serverSocket.address().port }] })
+      const profile = await m.refresh()
+
+      expect(m.getServers()).to.deep.equal([{ host: '127.0.0.1', port: serverSocket.address().port }])
+      expect(profile.publicAddresses).to.deep.equal([main.address()])
+      expect(bindingRequests()).to.be.greaterThan(0)
+    })
+
+    it('with no server (an empty or throwing function) runs no discovery, and its advice says what to configure', async () => {
+      for (const servers of [() => [], () => { throw new Error('not ready') }]) {
+        const m = monitor({ discover: wrapped(), servers })
+
+        expect(m.advice()).to.deep.include({ usable: false, code: 'no-stun-servers' })
+        await m.refresh()
+        expect(m.getServers()).to.deep.equal([])
+        expect(m.advice()).to.deep.include({ usable: false, code: 'no-stun-servers' })
+      }
+
+      expect(seen).to.have.length(0)
+    })
+
+    it('advice() counts the servers of the last refresh', async () => {
+      stub.profile = () => profileWith('APDM', [{ host: '198.51.100.7', port: 40_000, family: 4 }], clock)
+      const m = monitor({ discover: wrapped(), servers: [{ host: 'nowhere.invalid', port: 3478 }], lookup: async () => { throw new Error('ENOTFOUND') } })
+
+      expect(m.advice().code, 'before a refresh: the servers as given').to.equal('no-answer')
+      await m.refresh()
+      expect(m.advice().code, 'the name did not resolve').to.equal('no-stun-servers')
+    })
+
+    it('a confirmation the first server does not answer (here with an error) falls back to a full refresh: the server may have gone', async () => {
+      const failing = await DgramSocket.bind('127.0.0.1', 0)
+      failing.addHandler({
+        name: 'error-server',
+        matches: isStunMessage,
+        handle: (data, from) => {
+          const { transactionId } = decodeStunMessage(data)
+          void failing.send(encodeStunMessage({ method: METHOD_BINDING, class: 'error', transactionId, attributes: { errorCode: { code: 500, reason: 'Server Error' } } }), from.port, from.host)
+        }
+      })
+
+      try {
+        const m = monitor({ discover: wrapped(), servers: [failing.address(), serverSocket.address()] })
+        await m.refresh()
+
+        clock = T0 + NAT_PROFILE_MAX_AGE_MS + 1
+        await m.fresh()
+
+        expect(failing.received, 'the confirmation').to.have.length(1)
+        expect(stub.calls).to.have.length(2)
+        expect(m.isStale()).to.be.false()
+      } finally {
+        await failing.close()
+      }
+    })
+
+    it('latestMapping() asks the first server of the last refresh, or resolves the list when there was none', async () => {
+      const m = monitor({
+        discover: wrapped(),
+        servers: [{ host: 'localhost', port: serverSocket.address().port }],
+        openSocket: () => pool.bindExtra('127.0.0.1', 0),
+        closeSocket: async (socket) => { await pool.closeSocket(socket) }
+      })
+
+      const before = await m.latestMapping()
+      expect(before).to.have.property('host', '127.0.0.1')
+      expect(before?.port).to.not.equal(main.address().port)
+
+      await m.refresh()
+      const after = await m.latestMapping()
+      expect(after).to.have.property('host', '127.0.0.1')
+      expect(bindingRequests()).to.equal(2)
     })
   })
 

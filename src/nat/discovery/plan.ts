@@ -6,7 +6,10 @@
  * address, so nothing may be sent to that address from the socket they run
  * on (which would open our own NAT's filter for it) before they are done.
  * On the main socket, every step that sends to the other address therefore
- * waits for every filtering step of every server. With fresh sockets
+ * waits for every filtering step of every server, and each server's first
+ * request waits for the filtering steps of the servers before it (it may go
+ * to where their answers come from: the relay's other IP or other port,
+ * given as a second server). With fresh sockets
  * (`filteringSockets`), each server's filtering tests run on a socket of
  * their own that sends nowhere else, so nothing needs to wait for them, and
  * a refresh shortly after an earlier run cannot see a filter that run opened.
@@ -102,13 +105,11 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
     throw new RangeError('allocationSockets must be a non-negative integer')
   }
 
-  servers.forEach((_, s) => {
-    steps.push({ id: `${s}/mapping-I`, server: s, test: 'mapping-I', target: PRIMARY, after: [] })
-  })
+  const allocation = (): ProbeStep[] => {
+    const list: ProbeStep[] = []
 
-  if (servers.length > 0) {
-    for (let k = 0; k < allocationSockets; k++) {
-      steps.push({
+    for (let k = 0; k < allocationSockets && servers.length > 0; k++) {
+      list.push({
         id: `allocation/${k}`,
         server: k % servers.length,
         test: 'allocation',
@@ -117,17 +118,14 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
         socket: `allocation-${k}`
       })
     }
+
+    return list
   }
-
-  if (!rfc5780) {
-    return { servers: [...servers], steps }
-  }
-
-  const filteringIds: string[] = []
-
-  servers.forEach((_, s) => {
+  const mappingI = (s: number, after: string[] = []): ProbeStep => ({ id: `${s}/mapping-I`, server: s, test: 'mapping-I', target: PRIMARY, after })
+  const filtering = (s: number): ProbeStep[] => {
     const socket = filteringSockets ? { socket: `filtering-${s}` } : {}
-    steps.push({
+
+    return [{
       id: `${s}/filtering-II`,
       server: s,
       test: 'filtering-II',
@@ -145,12 +143,37 @@ export function createProbePlan (servers: readonly StunServerAddress[], options:
       after: [`${s}/mapping-I`],
       transmissions: STUN_FILTERING_TEST_TRANSMISSIONS,
       ...socket
-    })
+    }]
+  }
 
-    if (!filteringSockets) {
+  if (!rfc5780) {
+    steps.push(...servers.map((_, s) => mappingI(s)), ...allocation())
+    return { servers: [...servers], steps }
+  }
+
+  const filteringIds: string[] = []
+
+  if (filteringSockets) {
+    steps.push(...servers.map((_, s) => mappingI(s)), ...allocation())
+    servers.forEach((_, s) => { steps.push(...filtering(s)) })
+  } else {
+    // On the main socket, a server's filtering tests must run before the
+    // main socket sends to anything their answers come from; another
+    // server's first request may go exactly there (the relay's other IP,
+    // or its other port, given as a second server). So each server's
+    // mapping-I waits for the filtering tests of the servers before it, and
+    // the runner refuses a test whose answer source the main socket has
+    // already sent to.
+    servers.forEach((_, s) => {
+      steps.push(mappingI(s, [...filteringIds]), ...filtering(s))
       filteringIds.push(`${s}/filtering-II`, `${s}/filtering-III`)
-    }
-  })
+
+      if (s === 0) {
+        // no dependencies: their pacing slots follow the first request's
+        steps.push(...allocation())
+      }
+    })
+  }
 
   servers.forEach((_, s) => {
     // chained, so the NAT makes these mappings in a known order

@@ -7,6 +7,7 @@
 import { InvalidParametersError } from '@libp2p/interface'
 import { StunErrorResponseError, StunTimeoutError } from '../../errors.ts'
 import { addressKey, sameHost } from '../ip.ts'
+import { StunChangeRequestIgnoredError } from '../stun/client.ts'
 import { validateProbePlan } from './plan.ts'
 import type { ProbePlan, ProbeStep } from './plan.ts'
 import type { TransportAddress } from '../nat-profile.ts'
@@ -62,10 +63,11 @@ export async function runProbePlan (client: BindingClient, plan: ProbePlan, opti
 
   const now = options.now ?? Date.now
   const outcomes = new Map<string, Promise<StepOutcome>>()
+  const run: RunState = { plan, outcomes, mainSent: [] }
 
   for (const step of plan.steps) {
     const deps = step.after.map(id => outcomes.get(id)).filter(p => p != null)
-    outcomes.set(step.id, Promise.all(deps).then(async () => runStep(client, plan, step, outcomes, options)))
+    outcomes.set(step.id, Promise.all(deps).then(async () => runStep(client, run, step, options)))
   }
 
   const steps = await Promise.all(outcomes.values())
@@ -78,41 +80,19 @@ export async function runProbePlan (client: BindingClient, plan: ProbePlan, opti
   }
 }
 
-async function runStep (mainClient: BindingClient, plan: ProbePlan, step: ProbeStep, outcomes: Map<string, Promise<StepOutcome>>, options: RunProbePlanOptions): Promise<StepOutcome> {
+interface RunState {
+  plan: ProbePlan
+  outcomes: Map<string, Promise<StepOutcome>>
+  /** where the main socket has sent requests so far (its filter is open for them) */
+  mainSent: StunServerAddress[]
+}
+
+async function runStep (mainClient: BindingClient, run: RunState, step: ProbeStep, options: RunProbePlanOptions): Promise<StepOutcome> {
   options.signal?.throwIfAborted()
-  const primary = plan.servers[step.server]
-  let other: TransportAddress | undefined
-  let rtt: number | undefined
+  const prepared = await prepare(run, step)
 
-  if (step.target.ip === 'other' || step.target.port === 'other' || step.change != null) {
-    const first = (await outcomes.get(`${step.server}/mapping-I`))?.result
-    other = first?.otherAddress
-
-    if (other == null) {
-      return { step, status: step.change != null ? 'unsupported' : 'skipped', reason: 'the server announced no OTHER-ADDRESS' }
-    }
-
-    // a server whose other address shares the primary's IP (or port) cannot
-    // answer from a changed IP (or port): nothing to ask
-    if ((step.change?.ip === true && sameHost(other.host, primary.host)) || (step.change?.port === true && other.port === primary.port)) {
-      return { step, status: 'unsupported', reason: 'OTHER-ADDRESS does not differ as the test needs' }
-    }
-
-    // Karn: only an answer to the first send is a clean RTT sample
-    rtt = first?.transmissions === 1 ? first.rtt : undefined
-  }
-
-  const target: StunServerAddress = {
-    host: step.target.ip === 'other' && other != null ? other.host : primary.host,
-    port: step.target.port === 'other' && other != null ? other.port : primary.port
-  }
-
-  const duplicate = step.change == null && step.test !== 'mapping-I' && step.socket == null
-    ? await earlierStepWithTarget(plan, step, target, outcomes)
-    : undefined
-
-  if (duplicate != null) {
-    return { step, status: 'skipped', reason: `same destination as ${duplicate}` }
+  if ('status' in prepared) {
+    return prepared
   }
 
   let client = mainClient
@@ -128,8 +108,75 @@ async function runStep (mainClient: BindingClient, plan: ProbePlan, step: ProbeS
       options.signal?.throwIfAborted()
       return { step, status: 'error', reason: `could not open ${step.socket}: ${err.message ?? String(err)}` }
     }
+  } else {
+    run.mainSent.push(prepared.target)
   }
 
+  return send(client, step, prepared.target, prepared.rtt, options)
+}
+
+/**
+ * Where a step sends and with which RTT hint, or the outcome of a step that
+ * does not send: skipped (nothing to ask, or a destination asked before) or
+ * unsupported (the server cannot change as the test needs, or the main
+ * socket's filter is already open for the answer)
+ */
+async function prepare (run: RunState, step: ProbeStep): Promise<StepOutcome | { target: StunServerAddress, rtt?: number }> {
+  const { plan, outcomes } = run
+  const primary = plan.servers[step.server]
+  let other: TransportAddress | undefined
+  let rtt: number | undefined
+
+  if (step.target.ip === 'other' || step.target.port === 'other' || step.change != null) {
+    const first = (await outcomes.get(`${step.server}/mapping-I`))?.result
+    other = first?.otherAddress
+
+    if (other == null) {
+      // without OTHER-ADDRESS, a change-port test still makes sense when
+      // another server of the plan is this one's IP with another port (a
+      // node bound to 0.0.0.0 on two ports answers "change port" but cannot
+      // announce its address): a server that cannot change says 420
+      const sibling = first != null && isChangePortOnly(step) ? siblingPort(plan, step.server) : undefined
+
+      if (sibling == null) {
+        return { step, status: step.change != null ? 'unsupported' : 'skipped', reason: 'the server announced no OTHER-ADDRESS' }
+      }
+    } else if ((step.change?.ip === true && sameHost(other.host, primary.host)) || (step.change?.port === true && other.port === primary.port)) {
+      // a server whose other address shares the primary's IP (or port)
+      // cannot answer from a changed IP (or port): nothing to ask
+      return { step, status: 'unsupported', reason: 'OTHER-ADDRESS does not differ as the test needs' }
+    }
+
+    // Karn: only an answer to the first send is a clean RTT sample
+    rtt = first?.transmissions === 1 ? first.rtt : undefined
+  }
+
+  const target: StunServerAddress = {
+    host: step.target.ip === 'other' && other != null ? other.host : primary.host,
+    port: step.target.port === 'other' && other != null ? other.port : primary.port
+  }
+
+  if (step.socket != null) {
+    return { target, rtt }
+  }
+
+  if (step.change == null) {
+    const duplicate = step.test !== 'mapping-I' ? await earlierStepWithTarget(plan, step, target, outcomes) : undefined
+
+    return duplicate == null ? { target, rtt } : { step, status: 'skipped', reason: `same destination as ${duplicate}` }
+  }
+
+  const opened = openedFilterFor(run.mainSent, primary, other, step.change)
+
+  if (opened != null) {
+    return { step, status: 'unsupported', reason: `the main socket has already sent to ${opened.host}:${opened.port}, so its filter lets the answer in` }
+  }
+
+  return { target, rtt }
+}
+
+/** one binding request; timeouts, 420 and other errors become the outcome */
+async function send (client: BindingClient, step: ProbeStep, target: StunServerAddress, rtt: number | undefined, options: RunProbePlanOptions): Promise<StepOutcome> {
   try {
     const result = await client.binding(target, {
       changeIp: step.change?.ip,
@@ -147,12 +194,43 @@ async function runStep (mainClient: BindingClient, plan: ProbePlan, step: ProbeS
       return { step, status: 'timeout', target, reason: err.message }
     }
 
-    if (err instanceof StunErrorResponseError && err.code === 420) {
+    if ((err instanceof StunErrorResponseError && err.code === 420) || err instanceof StunChangeRequestIgnoredError) {
       return { step, status: 'unsupported', target, reason: err.message }
     }
 
     return { step, status: 'error', target, reason: err.message ?? String(err) }
   }
+}
+
+/**
+ * A destination the main socket has sent to that opened its NAT's filter for
+ * the answer a filtering test expects, if any: test II (change IP and port)
+ * expects an answer from the other IP, which sending anything to that IP
+ * lets through an address-dependent filter; test III (change port) expects
+ * one from the other port of the primary IP, which only sending to that
+ * very port lets through (any other port on the primary IP when the server
+ * announced no OTHER-ADDRESS)
+ */
+function openedFilterFor (sent: readonly StunServerAddress[], primary: StunServerAddress, other: TransportAddress | undefined, change: { ip: boolean, port: boolean }): StunServerAddress | undefined {
+  if (change.ip) {
+    return other == null ? undefined : sent.find(d => sameHost(d.host, other.host))
+  }
+
+  return sent.find(d => sameHost(d.host, primary.host) && d.port !== primary.port && (other == null || d.port === other.port))
+}
+
+function isChangePortOnly (step: ProbeStep): boolean {
+  return step.change?.port === true && step.change.ip !== true
+}
+
+/**
+ * The port of another server of the plan on the same IP as server `s`
+ * (the first one listed), if any
+ */
+function siblingPort (plan: ProbePlan, s: number): number | undefined {
+  const self = plan.servers[s]
+
+  return plan.servers.find((server, i) => i !== s && server.port !== self.port && sameHost(server.host, self.host))?.port
 }
 
 /**

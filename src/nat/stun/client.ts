@@ -22,9 +22,23 @@ import type { TransportAddress } from '../nat-profile.ts'
 import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
 
 export interface StunServerAddress {
-  /** an IPv4 or IPv6 address (resolve names before) */
+  /** an IPv4 or IPv6 address (resolve names before: resolveStunServers) */
   host: string
   port: number
+}
+
+/**
+ * The server answered a CHANGE-REQUEST from the address the request went to:
+ * it ignored the attribute (a server that does not implement RFC 5780 should
+ * say 420, some answer anyway). Discovery counts the test as unsupported.
+ */
+export class StunChangeRequestIgnoredError extends Error {
+  static name = 'StunChangeRequestIgnoredError'
+
+  constructor (message = 'The STUN server ignored CHANGE-REQUEST (it answered from the address the request went to): it cannot run the RFC 5780 filtering tests') {
+    super(message)
+    this.name = 'StunChangeRequestIgnoredError'
+  }
 }
 
 export interface BindingOptions extends AbortOptions {
@@ -143,6 +157,8 @@ export class StunClient implements DatagramHandler {
    *
    * @throws {StunTimeoutError} no answer after every retransmission
    * @throws {StunErrorResponseError} the server answered with an error
+   * @throws {StunChangeRequestIgnoredError} with changeIp/changePort: the
+   * server answered from the address the request went to
    * @throws {AbortError} the signal aborted (every timer is cleared)
    */
   async binding (server: StunServerAddress, options: BindingOptions = {}): Promise<BindingResult> {
@@ -221,6 +237,14 @@ export class StunClient implements DatagramHandler {
     }
 
     if (!fromExpectedSource(tx, from, message.class === 'error')) {
+      if (message.class === 'success' && (tx.changeIp || tx.changePort) && sameHost(from.host, tx.server.host) && from.port === tx.server.port) {
+        // only a server that ignored CHANGE-REQUEST answers a change request
+        // from where it went (the answer got through because we sent there)
+        this.log('%s:%d ignored CHANGE-REQUEST', from.host, from.port)
+        tx.reject(new StunChangeRequestIgnoredError())
+        return
+      }
+
       this.log.trace('STUN response from unexpected source %s:%d', from.host, from.port)
       socket.drop('stun-unexpected-source', from)
       return

@@ -7,12 +7,28 @@
  * from B:p, "change IP and port" from B:q, and announces OTHER-ADDRESS B:q;
  * each of the four is wired the same way relative to itself.
  *
- * Sockets bound to a wildcard address (0.0.0.0, ::) are never part of such a
- * set: the server must tell clients the concrete address it answered from
- * (RESPONSE-ORIGIN) and the one it would answer from (OTHER-ADDRESS), and a
- * wildcard socket neither knows which of the host's addresses a request came
- * to, nor controls which one its answer leaves from (the kernel picks the
- * source by route). They get a plain server.
+ * One IP with two ports (A:p, A:q) is the server a node on one address can
+ * be: A:p answers "change port" from A:q and announces OTHER-ADDRESS A:q
+ * (same IP, other port), so a client can compare its mappings towards two
+ * ports (EIM vs APDM) and run the port-filtering test (APDF vs the rest).
+ * "Change IP" gets 420, as RFC 5780 section 6.1 prescribes when the server
+ * has no alternate address for it. This is a deviation from RFC 5780, which
+ * wants a server without a second IP to announce no OTHER-ADDRESS at all;
+ * coturn's second listening address does the same (an OTHER-ADDRESS on its
+ * own IP).
+ *
+ * Sockets bound to a wildcard address (0.0.0.0, ::) are never part of an
+ * RFC 5780 square: the server must tell clients the concrete address it
+ * answered from (RESPONSE-ORIGIN) and the one it would answer from
+ * (OTHER-ADDRESS), and a wildcard socket neither knows which of the host's
+ * addresses a request came to, nor controls which one its answer leaves from
+ * (the kernel picks the source by route). Two wildcard sockets of one family
+ * still answer "change port" for each other, without OTHER-ADDRESS: on a
+ * host with one address per family the answer leaves from the address the
+ * request came to, and clients that know both ports (docs/PROTOCOL.md, STUN
+ * endpoints) run the port-filtering test against them. On a host with
+ * several addresses the kernel may pick another source; the client then
+ * drops the answer and assumes the more restrictive filtering (APDF).
  */
 
 import { addressKey, canonicalHost, isUnspecified } from '../ip.ts'
@@ -22,27 +38,36 @@ import type { DatagramSocket } from '../../socket/datagram-socket.ts'
 import type { TransportAddress } from '../nat-profile.ts'
 
 export interface InstallStunServersOptions extends Pick<StunServerInit, 'software' | 'perSourceRate' | 'globalRate' | 'maxTrackedSources' | 'now'> {
-  /** wire RFC 5780 sets where the sockets form them (default true) */
+  /**
+   * wire the sockets as each other's CHANGE-REQUEST partners where they
+   * allow it (RFC 5780 squares, change-port pairs, partial sets); false
+   * makes every server plain (default true)
+   */
   rfc5780?: boolean
 }
 
 /**
  * - `rfc5780`: the socket has its whole square (other port, other IP, both);
  * it announces OTHER-ADDRESS and honours every CHANGE-REQUEST
- * - `partial`: some alternates exist (e.g. two IPs, one port); it honours
- * the CHANGE-REQUESTs they allow, announces no OTHER-ADDRESS (RFC 5780
- * clients would then send to addresses nobody serves), so clients treat it
- * as a plain server
- * - `plain`: a plain Binding server (wildcard-bound, or no partner sockets)
+ * - `change-port`: no square, but a socket on the same IP with another port
+ * (for wildcard-bound sockets: another wildcard socket of the family); it
+ * honours "change port" (and whatever else its partners allow) and, when
+ * bound to a concrete IP, announces that socket as OTHER-ADDRESS (same IP,
+ * other port); a wildcard-bound one announces nothing
+ * - `partial`: some alternates exist but none on the same IP (e.g. two IPs,
+ * one port); it honours the CHANGE-REQUESTs they allow, announces no
+ * OTHER-ADDRESS (RFC 5780 clients would then send to addresses nobody
+ * serves), so clients treat it as a plain server
+ * - `plain`: a plain Binding server (no partner sockets)
  */
-export type StunServerMode = 'rfc5780' | 'partial' | 'plain'
+export type StunServerMode = 'rfc5780' | 'change-port' | 'partial' | 'plain'
 
 export interface InstalledStunServer {
   socket: DatagramSocket
   /** the socket's bound address */
   address: TransportAddress
   mode: StunServerMode
-  /** what it announces in OTHER-ADDRESS (rfc5780 mode only) */
+  /** what it announces in OTHER-ADDRESS (`rfc5780`, and `change-port` on a concrete IP) */
   otherAddress?: TransportAddress
 }
 
@@ -55,7 +80,8 @@ export interface StunServerSet {
 
 /**
  * Install a StunServer on each socket, wired as RFC 5780 servers where two
- * IPs and two ports form a square (see the file comment). The servers are
+ * IPs and two ports form a square, and as change-port servers where one IP
+ * has two ports (see the file comment). The servers are
  * exclusive on their sockets: a plain StunServer that another part of the
  * stack put on the same socket stands aside while this set runs. Closed
  * sockets and repeated ones are left out.
@@ -91,7 +117,7 @@ export function installStunServers (sockets: readonly DatagramSocket[], componen
 
   for (const socket of list) {
     const address = socket.address()
-    const wiring = rfc5780 && !isUnspecified(address.host) ? wire(address, list, byAddress) : undefined
+    const wiring = rfc5780 ? wire(address, list, byAddress) : undefined
     const common = {
       software: options.software,
       perSourceRate: options.perSourceRate,
@@ -104,15 +130,22 @@ export function installStunServers (sockets: readonly DatagramSocket[], componen
     let server: StunServer
     let entry: InstalledStunServer
 
-    if (wiring?.mode === 'rfc5780') {
-      server = new StunServer(components, { ...common, alternates: wiring.alternates })
-      entry = { socket, address, mode: 'rfc5780', otherAddress: server.announcedOtherAddress }
-    } else if (wiring?.mode === 'partial') {
-      server = new StunServer(components, { ...common, alternates: wiring.alternates, otherAddress: null })
-      entry = { socket, address, mode: 'partial' }
-    } else {
+    if (wiring == null) {
       server = new StunServer(components, common)
       entry = { socket, address, mode: 'plain' }
+    } else {
+      // rfc5780: the default OTHER-ADDRESS (the change-IP-and-port corner)
+      server = new StunServer(components, {
+        ...common,
+        alternates: wiring.alternates,
+        ...(wiring.mode === 'rfc5780' ? {} : { otherAddress: wiring.otherAddress ?? null })
+      })
+      entry = { socket, address, mode: wiring.mode }
+      const other = server.announcedOtherAddress
+
+      if (other != null) {
+        entry.otherAddress = other
+      }
     }
 
     server.start()
@@ -133,16 +166,30 @@ export function installStunServers (sockets: readonly DatagramSocket[], componen
 }
 
 interface Wiring {
-  mode: 'rfc5780' | 'partial'
+  mode: Exclude<StunServerMode, 'plain'>
   alternates: StunAlternateSockets
+  /** OTHER-ADDRESS for `change-port` on a concrete IP */
+  otherAddress?: TransportAddress
 }
 
 /**
  * The alternates of the socket at `address`: the first other IP (of the same
  * family, in the order given) and the first other port that complete a
- * square; else whatever partners exist
+ * square; else whatever partners exist. A wildcard-bound socket's only
+ * possible partner is another wildcard socket of its family, for "change
+ * port".
  */
 function wire (address: TransportAddress, list: readonly DatagramSocket[], byAddress: ReadonlyMap<string, DatagramSocket>): Wiring | undefined {
+  if (isUnspecified(address.host)) {
+    const self = canonicalHost(address.host)
+    const changePort = list.find(s => {
+      const a = s.address()
+      return a.family === address.family && isUnspecified(a.host) && canonicalHost(a.host) === self && a.port !== address.port
+    })
+
+    return changePort == null ? undefined : { mode: 'change-port', alternates: { changePort } }
+  }
+
   const at = (host: string, port: number): DatagramSocket | undefined => byAddress.get(addressKey({ host, port }))
   const self = canonicalHost(address.host)
   const concrete = list.map(s => s.address())
@@ -184,7 +231,12 @@ function wire (address: TransportAddress, list: readonly DatagramSocket[], byAdd
     alternates.changeIpAndPort = changeIpAndPort
   }
 
-  if (changePort == null && changeIp == null && changeIpAndPort == null) {
+  if (changePort != null) {
+    // one IP, two ports: OTHER-ADDRESS is the other port on our IP
+    return { mode: 'change-port', alternates, otherAddress: changePort.address() }
+  }
+
+  if (changeIp == null && changeIpAndPort == null) {
     return undefined
   }
 

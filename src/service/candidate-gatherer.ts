@@ -1,0 +1,111 @@
+import os from 'node:os'
+import { MAX_CANDIDATES, MAX_OBSERVED_IP_HINTS } from '../constants.ts'
+import { ipFamily } from '../nat/ip.ts'
+import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
+import type { NatMonitor } from './nat-monitor.ts'
+import type { OurCandidates } from './punch-session.ts'
+import type { AddressPolicy } from '../punch/address-policy.ts'
+import type { Candidate } from '../punch/plan.ts'
+import type { BoundSocket } from '../socket/bound-socket.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface CandidateGathererInit {
+  nat: NatMonitor
+  policy: AddressPolicy
+  /** which interface addresses may be offered as LAN candidates */
+  lanAddressFilter?(host: string): boolean
+}
+
+/**
+ * Our candidates for a punch, in ICE's vocabulary:
+ * - server-reflexive: the public mappings STUN servers (and peers on direct
+ * udx connections) saw, from the NAT profile
+ * - host: the socket's interface addresses; public ones are offered to any
+ * peer (a public host needs nothing else), private ones only as LAN
+ * candidates to a peer behind our public IP (PunchSession decides)
+ * - observed hints: our public IP as identify over another transport (TCP to
+ * a relay) reported it, with our udx port: right behind a port-preserving
+ * NAT, the most common kind
+ * (Peer-reflexive candidates need no gathering: the executor answers and
+ * selects any authenticated probe, from wherever it comes.)
+ */
+export class CandidateGatherer {
+  private readonly init: CandidateGathererInit
+  /** public IPs identify said it sees us at, most recent last */
+  private readonly observedIps = new Set<string>()
+
+  constructor (init: CandidateGathererInit) {
+    this.init = init
+  }
+
+  /**
+   * An observed address from identify over a non-udx connection
+   */
+  observe (observedAddr: Multiaddr): void {
+    const ip = observedAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+
+    if (ip == null || this.init.policy.scope(ip) !== 'public') {
+      return
+    }
+
+    this.observedIps.delete(ip)
+    this.observedIps.add(ip)
+
+    while (this.observedIps.size > MAX_OBSERVED_IP_HINTS) {
+      this.observedIps.delete(this.observedIps.values().next().value as string)
+    }
+  }
+
+  candidates (socket: BoundSocket): OurCandidates {
+    const { policy } = this.init
+    const local = socket.address()
+    const shared: Candidate[] = []
+    const lan: Candidate[] = []
+    const has = (host: string, port: number): boolean => shared.some(c => c.host === host && c.port === port) || lan.some(c => c.host === host && c.port === port)
+
+    // server-reflexive
+    for (const address of this.init.nat.getProfile().publicAddresses) {
+      if (address.family === local.family && policy.scope(address.host) === 'public' && !has(address.host, address.port)) {
+        shared.push({ host: address.host, port: address.port, family: address.family, kind: 'public', source: 'stun' })
+      }
+    }
+
+    // host
+    const filter = this.init.lanAddressFilter ?? defaultLanFilter
+    const hosts = isWildcard(local.host) ? interfaceAddresses(local.family) : [local.host]
+
+    for (const host of hosts) {
+      if (has(host, local.port)) {
+        continue
+      }
+
+      const scope = policy.scope(host)
+
+      if (scope === 'public') {
+        shared.push({ host, port: local.port, family: local.family, kind: 'public', source: 'interface' })
+      } else if (scope === 'private' && filter(host)) {
+        lan.push({ host, port: local.port, family: local.family, kind: 'lan', source: 'interface' })
+      }
+    }
+
+    // observed hints
+    for (const ip of [...this.observedIps].reverse()) {
+      if (ipFamily(ip) === local.family && !has(ip, local.port)) {
+        shared.push({ host: ip, port: local.port, family: local.family, kind: 'observed', source: 'identify-tcp' })
+      }
+    }
+
+    return { shared: shared.slice(0, MAX_CANDIDATES), lan: lan.slice(0, Math.max(0, MAX_CANDIDATES - shared.length)) }
+  }
+}
+
+function interfaceAddresses (family: 4 | 6): string[] {
+  return Object.values(os.networkInterfaces())
+    .flatMap(addrs => addrs ?? [])
+    .filter(a => a.family === (family === 4 ? 'IPv4' : 'IPv6'))
+    .map(a => a.address)
+}
+
+function defaultLanFilter (host: string): boolean {
+  return !isLocalOnly(host)
+}
