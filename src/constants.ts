@@ -616,6 +616,13 @@ export const RETRY_BACKOFF_MAX_MS = 5 * 60_000
 export const KNOWN_GOOD_BUDGET_FACTOR = 3
 
 /**
+ * The shortest budget a remembered success may cut a cone punch to, in ms:
+ * a fast success says the pair works, not that the next start is as well
+ * aligned (a glare, a slow relay, one lost probe round)
+ */
+export const KNOWN_GOOD_MIN_BUDGET_MS = 2_000
+
+/**
  * Most distinct IPs one side's punch plan aims at, LAN candidates included
  * (docs/PROTOCOL.md section 6). An honest peer has one public IP per family
  * (its mappings and observed addresses agree) and a LAN address or two, so

@@ -22,6 +22,7 @@ import {
   MAX_PLAN_RANDOM_PORTS,
   MAX_PLAN_WINDOW,
   MAX_PUNCH_BUDGET_MS,
+  KNOWN_GOOD_MIN_BUDGET_MS,
   MIN_PUNCH_BUDGET_MS,
   MIN_WORTHWHILE_SUCCESS,
   PREDICT_BOTH_BUDGET_MS,
@@ -128,9 +129,12 @@ function decide (input: PlanInput, view: PairView): { summary: PlanSummary, why?
     d = { ...none(), strategy: 'lan', initiatorRole: 'both', responderRole: 'both', budgetMs: LAN_BUDGET_MS }
   }
 
-  if (d.strategy !== 'none-fallback' && d.strategy !== 'birthday' && history?.budgetCapMs != null) {
-    // (birthday sizing has already used the cap to pick more sockets)
-    d.budgetMs = Math.min(d.budgetMs, Math.max(MIN_PUNCH_BUDGET_MS, history.budgetCapMs))
+  if ((d.strategy === 'direct-cone' || d.strategy === 'lan') && history?.budgetCapMs != null) {
+    // a remembered fast success shortens only punches whose duration is a
+    // round trip; predictions depend on what other hosts allocated since
+    // the observation (and a glare or a late start shifts them), and the
+    // birthday sizing has already used the cap to pick more sockets
+    d.budgetMs = Math.min(d.budgetMs, Math.max(KNOWN_GOOD_MIN_BUDGET_MS, history.budgetCapMs))
   }
 
   if (d.strategy !== 'none-fallback') {

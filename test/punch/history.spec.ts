@@ -8,6 +8,7 @@ import {
   HISTORY_MAX_PEERS,
   HISTORY_OUTCOMES_PER_ENTRY,
   KNOWN_GOOD_BUDGET_FACTOR,
+  KNOWN_GOOD_MIN_BUDGET_MS,
   MAX_ATTEMPT,
   RETRY_BACKOFF_BASE_MS,
   VIOLATION_BACKOFF_MS
@@ -487,7 +488,7 @@ describe('punch history', () => {
     h2.record(outcome({ peer: 'peer-a', pairClass: coneNormal.initiator.pairClass, success: true, elapsedMs: 200 }))
     const known = planPair({ ...cone, history: h2.advise('peer-a', coneNormal.initiator.pairClass, NOW + 10) })
 
-    expect(known.summary.budgetMs).to.be.at.most(Math.max(1_000, KNOWN_GOOD_BUDGET_FACTOR * 200))
+    expect(known.summary.budgetMs).to.be.at.most(Math.max(KNOWN_GOOD_MIN_BUDGET_MS, KNOWN_GOOD_BUDGET_FACTOR * 200))
     expect(known.summary.budgetMs).to.be.below(coneNormal.summary.budgetMs)
   })
 
