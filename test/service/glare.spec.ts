@@ -1,11 +1,9 @@
 import { expect } from 'aegir/chai'
-import { createPeer, createRelay, relayStunServer, reserveOnRelay } from '../fixtures/relay-network.ts'
+import { LOOPBACK_IS_PUBLIC, createPeer, createRelay, relayStunServer, reserveOnRelay } from '../fixtures/relay-network.ts'
+import { waitFor } from '../fixtures/wait-for.ts'
 import type { PunchFailureEvent, PunchSuccessEvent } from '../../src/index.ts'
 import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
-
-/** loopback counts as public here (test-only override of the address rules) */
-const LOOPBACK_IS_PUBLIC = (host: string): 'public' | undefined => host.startsWith('127.') ? 'public' : undefined
 
 /**
  * One punch per pair of peers: simultaneous starts (glare) and callers that
@@ -129,13 +127,3 @@ describe('one punch per pair of peers', function () {
     expect(joinedSteps).to.include.members(['hole-punch:offer', 'punch:path-found', 'hole-punch:direct'])
   })
 })
-
-async function waitFor (condition: () => boolean, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met in time')
-    }
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}

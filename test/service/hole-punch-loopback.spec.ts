@@ -1,5 +1,6 @@
 import { expect } from 'aegir/chai'
-import { createPeer, createRelay, relayStunServer, reserveOnRelay, udxTransportOf } from '../fixtures/relay-network.ts'
+import { LOOPBACK_IS_PUBLIC, createPeer, createRelay, relayStunServer, reserveOnRelay, udxTransportOf } from '../fixtures/relay-network.ts'
+import { waitFor } from '../fixtures/wait-for.ts'
 import type { PunchFailureEvent } from '../../src/index.ts'
 import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -13,7 +14,6 @@ import type { Multiaddr } from '@multiformats/multiaddr'
  * punches that succeed on loopback, the NAT-lab tests (test/lab) the ones
  * through real NATs.
  */
-const LOOPBACK_IS_PUBLIC = (host: string): 'public' | undefined => host.startsWith('127.') ? 'public' : undefined
 
 describe('hole-punch service over a relay on loopback', function () {
   this.timeout(60_000)
@@ -173,13 +173,3 @@ describe('hole-punch service over a relay on loopback', function () {
     }
   })
 })
-
-async function waitFor (condition: () => boolean, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met in time')
-    }
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}

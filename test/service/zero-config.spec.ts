@@ -1,9 +1,7 @@
 import { expect } from 'aegir/chai'
-import { createPeer, createRelay, reserveOnRelay } from '../fixtures/relay-network.ts'
+import { LOOPBACK_IS_PUBLIC, createPeer, createRelay, reserveOnRelay } from '../fixtures/relay-network.ts'
+import { waitFor } from '../fixtures/wait-for.ts'
 import type { PeerNode, RelayNode } from '../fixtures/relay-network.ts'
-
-/** loopback counts as public here (test-only override of the address rules) */
-const LOOPBACK_IS_PUBLIC = (host: string): 'public' | undefined => host.startsWith('127.') ? 'public' : undefined
 
 /**
  * No `stunServers`: the relay runs this package, so the peers find its STUN
@@ -53,13 +51,3 @@ describe('holePunch() without configured STUN servers', function () {
     expect(await a.services.ping.ping(b.peerId)).to.be.a('number')
   })
 })
-
-async function waitFor (condition: () => boolean, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met in time')
-    }
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}

@@ -3,6 +3,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { RECENT_PORT_RETRIES } from '../../src/constants.ts'
 import { SocketPool } from '../../src/socket/socket-pool.ts'
+import { waitFor } from '../fixtures/wait-for.ts'
 import type { BoundSocket } from '../../src/socket/bound-socket.ts'
 
 async function portIsFree (port: number): Promise<boolean> {
@@ -11,16 +12,6 @@ async function portIsFree (port: number): Promise<boolean> {
     probe.once('error', () => { probe.close(); resolve(false) })
     probe.bind(port, '127.0.0.1', () => { probe.close(() => { resolve(true) }) })
   })
-}
-
-async function waitFor (condition: () => boolean | Promise<boolean>, timeout = 5_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met in time')
-    }
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 describe('socket pool', () => {

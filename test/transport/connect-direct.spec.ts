@@ -2,6 +2,7 @@ import dgram from 'node:dgram'
 import { expect } from 'aegir/chai'
 import { UDXTransport } from '../../src/index.ts'
 import { createUdxNode } from '../fixtures/create-node.ts'
+import { waitFor } from '../fixtures/wait-for.ts'
 import type { BoundSocket } from '../../src/socket/bound-socket.ts'
 import type { ConnectDirectOptions } from '../../src/transport/udx-transport.ts'
 import type { TestNode } from '../fixtures/create-node.ts'
@@ -10,16 +11,6 @@ import type { Connection } from '@libp2p/interface'
 function getTransport (node: TestNode): UDXTransport {
   return (node as any).components.transportManager.getTransports()
     .find((t: any) => t instanceof UDXTransport)
-}
-
-async function waitFor (condition: () => boolean, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met in time')
-    }
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 /**
