@@ -3,8 +3,28 @@
  * The NAT-lab demo (`npm start` as root) and the lab tests run one per lab
  * host.
  *
- * node lab-node.ts relay <ip> [<second ip>]
- * node lab-node.ts peer <relay tcp multiaddr> <stun ip:port>
+ * `node lab-node.ts relay <ip> [<ip>...]`: a circuit-relay-v2 server that
+ * runs this package (holePunch, autoUpgrade off): TCP port 4001 and a udx
+ * socket on each port of LAB_UDX_PORTS (default `4001,4002`) on each IP.
+ * Two IPs × two ports are the four sockets of an RFC 5780 STUN server (the
+ * configured case); one IP with LAB_UDX_PORTS=4001 is a typical VPS (the
+ * zero-config case: the package adds its own second STUN port,
+ * stunSecondPort, by default).
+ *
+ * `node lab-node.ts stock-relay <ip> [<ip>...]`: a stock js-libp2p relay:
+ * tcp (port 4001), noise, yamux, identify and the circuit-relay-v2 server;
+ * no udx and nothing of this package (the package is not even imported, so
+ * the multiaddr registry is stock too).
+ *
+ * `node lab-node.ts peer <relay tcp multiaddr> [<stun ip:port>[,...] | none]`:
+ * a peer: udx on 0.0.0.0:0, circuit-relay-v2 transport, tcp (to reach the
+ * relay), holePunch with the package defaults except autoUpgrade, which is
+ * on only with LAB_AUTO_UPGRADE=true. With STUN servers they are the
+ * `stunServers` option and the node runs refreshNat() before `ready`;
+ * without (`none` or nothing), `stunServers` is left out entirely and the
+ * node waits up to LAB_NAT_WAIT_MS (default 10000) for the package to learn
+ * a NAT profile by itself (from the relay, zero configuration) before
+ * `ready`; `ready` reports what it had by then.
  *
  * Events (stdout): {"event":"ready",...}, {"event":"result","id":N,...},
  * {"event":"punch:success"|"punch:failure",...}
@@ -18,6 +38,7 @@
  * {"cmd":"serve-echo","id":N}, {"cmd":"open-stream","id":N,"name":"s","peer":"<peer id>","via":"relayed"|"dial"},
  * {"cmd":"stream-check","id":N,"name":"s","bytes":N}, {"cmd":"stream-close","id":N,"name":"s"},
  * {"cmd":"dial","id":N,"target":"<multiaddr>"}
+ * (a stock relay answers only `connections` and `stop`)
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -29,14 +50,26 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { holePunch, udx, UDXTransport } from '../src/index.ts'
 import { emit, serveCommands } from './json-lines.ts'
-import type { HolePunch } from '../src/index.ts'
+import type { HolePunch, UDXTransport } from '../src/index.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 
 const TRANSFER_PROTOCOL = '/lab/transfer/1.0.0'
 const [role, ...args] = process.argv.slice(2)
+
+/**
+ * This package, imported only by the roles that use it: importing it
+ * registers `udx` with the multiaddr registry, which a stock node must not
+ * have
+ */
+type Package = typeof import('../src/index.ts')
+let pkg: Package | undefined
+
+async function loadPackage (): Promise<Package> {
+  pkg ??= await import('../src/index.ts')
+  return pkg
+}
 
 function describe (connection: Connection): Record<string, unknown> {
   return {
@@ -50,11 +83,47 @@ function describe (connection: Connection): Record<string, unknown> {
 
 type Node = Libp2p<{ holePunch: HolePunch, ping: Ping }>
 
+/** the udx ports of a relay that runs this package, from LAB_UDX_PORTS */
+function relayUdxPorts (): number[] {
+  const ports = (process.env.LAB_UDX_PORTS ?? '4001,4002').split(',').map(Number)
+  if (ports.length === 0 || ports.some(p => !Number.isInteger(p) || p <= 0 || p > 65535)) {
+    throw new Error(`LAB_UDX_PORTS=${process.env.LAB_UDX_PORTS}: give one or more ports, comma separated`)
+  }
+  return ports
+}
+
+/**
+ * Where a node that runs this package answers STUN: its udx listen sockets
+ * and the package's extra STUN ports (read from the service's internals:
+ * this is a test tool, the answer is for the reports only)
+ */
+function stunSockets (node: Node): string[] | undefined {
+  const service = node.services.holePunch as any
+  const sockets: any[] = [...(udxTransport(node)?.getListenSockets() ?? []), ...(Array.isArray(service.stunPorts) ? service.stunPorts : [])]
+  return sockets.map(socket => { const { host, port } = socket.address(); return `${host as string}:${port as number}` })
+}
+
+/** the STUN servers a peer uses now: configured ones and those it found (service internals, reports only) */
+function stunServersInUse (node: Node): string[] | undefined {
+  const service = node.services.holePunch as any
+  if (typeof service.stunServerList !== 'function') {
+    return undefined
+  }
+  try {
+    return service.stunServerList().map((s: { host: string, port: number }) => `${s.host}:${s.port}`)
+  } catch {
+    return undefined
+  }
+}
+
 async function startRelay (ips: string[]): Promise<Node> {
+  const { holePunch, udx } = await loadPackage()
+  const ports = relayUdxPorts()
   const node = await createLibp2p({
     addresses: {
-      // two udx ports on each of two IPs: the four sockets of an RFC 5780 STUN server
-      listen: ips.flatMap(ip => [`/ip4/${ip}/tcp/4001`, `/ip4/${ip}/udp/4001/udx`, `/ip4/${ip}/udp/4002/udx`])
+      // LAB_UDX_PORTS on each IP; two ports on each of two IPs are the four
+      // sockets of an RFC 5780 STUN server
+      listen: ips.flatMap(ip => [`/ip4/${ip}/tcp/4001`, ...ports.map(port => `/ip4/${ip}/udp/${port}/udx`)])
     },
     transports: [tcp(), udx()],
     connectionEncrypters: [noise()],
@@ -73,18 +142,54 @@ async function startRelay (ips: string[]): Promise<Node> {
   emit({
     event: 'ready',
     role: 'relay',
+    kind: 'package',
     peerId: node.peerId.toString(),
-    tcp: node.getMultiaddrs().filter(ma => ma.toString().includes('/tcp/')).map(String)
+    tcp: node.getMultiaddrs().filter(ma => ma.toString().includes('/tcp/')).map(String),
+    // the transport announces no udx address by default: its listen sockets
+    udx: udxTransport(node).getListenSockets().map(socket => { const { host, port } = socket.address(); return `${host}:${port}` }),
+    stun: stunSockets(node)
   })
   return node
 }
 
-async function startPeer (relayAddr: string, stun: string): Promise<Node> {
-  // one or more ip:port STUN servers, comma separated
-  const stunServers = stun.split(',').map(s => {
+/**
+ * A stock js-libp2p circuit relay: nothing of this package (no udx, no
+ * STUN), what a user gets from a public relay they do not run
+ */
+async function startStockRelay (ips: string[]): Promise<Libp2p> {
+  const node = await createLibp2p({
+    addresses: { listen: ips.map(ip => `/ip4/${ip}/tcp/4001`) },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // the lab's "internet" uses documentation ranges that js-libp2p calls private
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: {
+      identify: identify(),
+      relay: circuitRelayServer({
+        reservations: { maxReservations: 256, defaultDataLimit: BigInt(1 << 30), defaultDurationLimit: 10 * 60_000 }
+      })
+    }
+  })
+
+  emit({ event: 'ready', role: 'relay', kind: 'stock', peerId: node.peerId.toString(), tcp: node.getMultiaddrs().map(String) })
+  return node
+}
+
+/** `ip:port[,ip:port...]` → STUN servers; empty, `none` or nothing → none */
+function parseStunServers (stun: string | undefined): Array<{ host: string, port: number }> {
+  if (stun == null || stun === '' || stun === 'none') {
+    return []
+  }
+  return stun.split(',').map(s => {
     const [host, port] = s.split(':')
     return { host, port: Number(port) }
   })
+}
+
+async function startPeer (relayAddr: string, stun: string | undefined): Promise<Node> {
+  const { holePunch, udx } = await loadPackage()
+  const stunServers = parseStunServers(stun)
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx', '/p2p-circuit'] },
     transports: [tcp(), udx(), circuitRelayTransport()],
@@ -97,7 +202,8 @@ async function startPeer (relayAddr: string, stun: string): Promise<Node> {
       identify: identify(),
       ping: ping(),
       holePunch: holePunch({
-        stunServers,
+        // no STUN servers: the option is left out, as a user who configures nothing would
+        ...(stunServers.length > 0 ? { stunServers } : {}),
         autoUpgrade: process.env.LAB_AUTO_UPGRADE === 'true'
       })
     }
@@ -129,8 +235,31 @@ async function startPeer (relayAddr: string, stun: string): Promise<Node> {
     await new Promise(resolve => setTimeout(resolve, 50))
   }
 
-  const profile = await node.services.holePunch.refreshNat({ signal: AbortSignal.timeout(20_000) })
-  emit({ event: 'ready', role: 'peer', peerId: node.peerId.toString(), circuit, nat: profile, startupMs: Date.now() - startedAt })
+  const natStartedAt = Date.now()
+  let profile
+  if (stunServers.length > 0) {
+    profile = await node.services.holePunch.refreshNat({ signal: AbortSignal.timeout(20_000) })
+  } else {
+    // zero configuration: whatever the package learns by itself (from the
+    // relay, if it runs this package), without being asked
+    const waitMs = Number(process.env.LAB_NAT_WAIT_MS ?? 10_000)
+    profile = node.services.holePunch.getNatProfile()
+    while (profile.observedAt === 0 && Date.now() - natStartedAt < waitMs) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      profile = node.services.holePunch.getNatProfile()
+    }
+  }
+  emit({
+    event: 'ready',
+    role: 'peer',
+    peerId: node.peerId.toString(),
+    circuit,
+    nat: profile,
+    stunServers: stunServers.map(s => `${s.host}:${s.port}`),
+    stunInUse: stunServersInUse(node),
+    natMs: Date.now() - natStartedAt,
+    startupMs: Date.now() - startedAt
+  })
   return node
 }
 
@@ -175,6 +304,7 @@ async function echo (stream: Stream): Promise<void> {
 }
 
 function udxTransport (node: Node): UDXTransport {
+  const { UDXTransport } = pkg as Package
   return (node as any).components.transportManager.getTransports().find((t: any) => t instanceof UDXTransport) as UDXTransport
 }
 
@@ -387,7 +517,7 @@ async function handle (node: Node, command: any): Promise<void> {
         break
       }
       case 'nat':
-        emit({ event: 'result', id, ok: true, nat: node.services.holePunch.getNatProfile() })
+        emit({ event: 'result', id, ok: true, nat: node.services.holePunch.getNatProfile(), stunInUse: stunServersInUse(node) })
         break
       case 'ping': {
         const rtt = await node.services.ping.ping(peerIdFromString(command.peer), { signal: AbortSignal.timeout(10_000) })
@@ -407,11 +537,9 @@ async function handle (node: Node, command: any): Promise<void> {
       case 'connections':
         emit({ event: 'result', id, ok: true, connections: node.getConnections().map(describe) })
         break
-      case 'sockets': {
-        const transport = (node as any).components.transportManager.getTransports().find((t: any) => t instanceof UDXTransport) as UDXTransport
-        emit({ event: 'result', id, ok: true, sockets: transport.pool.socketCount })
+      case 'sockets':
+        emit({ event: 'result', id, ok: true, sockets: udxTransport(node).pool.socketCount })
         break
-      }
       case 'connect-tracked':
         await connectTracked(node, command)
         break
@@ -458,6 +586,19 @@ async function handle (node: Node, command: any): Promise<void> {
   }
 }
 
-const node = role === 'relay' ? await startRelay(args) : await startPeer(args[0], args[1])
+async function start (): Promise<Node> {
+  switch (role) {
+    case 'relay':
+      return startRelay(args)
+    case 'stock-relay':
+      return await startStockRelay(args) as unknown as Node
+    case 'peer':
+      return startPeer(args[0], args[1])
+    default:
+      throw new Error(`unknown role ${role}: use relay, stock-relay or peer`)
+  }
+}
+
+const node = await start()
 
 serveCommands(async (command) => { await handle(node, command) }, async () => { await node.stop() })

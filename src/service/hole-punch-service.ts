@@ -718,7 +718,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     if (this.started) {
       this.stunSources.learnFrom(peerId.toString(), connection, protocols, this.shutdownController.signal)
         .then(added => {
-          if (added && this.started) {
+          // a full discovery costs ports of a sequential NAT and competes
+          // with punches: only while we lack a second server
+          if (added && this.started && this.nat.getServers().length < 2) {
             void this.nat.refresh({ signal: this.shutdownController.signal }).catch(err => {
               this.log('NAT discovery with the STUN servers of %p failed - %e', peerId, err)
             })

@@ -2,6 +2,7 @@ import { lpStream } from '@libp2p/utils'
 import { MAX_STUN_ENDPOINTS_MESSAGE_SIZE, MAX_STUN_SOURCE_PEERS, STUN_ENDPOINTS_PROTOCOL, STUN_ENDPOINTS_QUERY_TIMEOUT_MS } from '../constants.ts'
 import { ipFamily } from '../nat/ip.ts'
 import { decodeStunEndpoints } from '../protocol/stun-endpoints-message.ts'
+import { isUdxMultiaddr } from '../transport/multiaddr.ts'
 import type { StunServerAddress } from './types.ts'
 import type { AddressPolicy } from '../punch/address-policy.ts'
 import type { Connection, Logger } from '@libp2p/interface'
@@ -68,7 +69,11 @@ export class StunSources {
 
     const reachedAt = hostOf(connection)
 
-    if (reachedAt == null) {
+    // only a peer we reached at an address it listens on: we dialed it over
+    // another transport (a relay's TCP address), or a udx connection whose
+    // remote port is one of its own sockets (no NAT in front of it). Behind
+    // a NAT its ports mean nothing at its public IP
+    if (reachedAt == null || !(connection.direction === 'outbound' || isUdxMultiaddr(connection.remoteAddr))) {
       return false
     }
 
@@ -81,7 +86,14 @@ export class StunSources {
       await stream.close().catch(() => { stream.abort(new Error('could not close')) })
       const servers: StunServerAddress[] = []
 
-      for (const endpoint of decodeStunEndpoints(bytes.subarray())) {
+      const endpoints = decodeStunEndpoints(bytes.subarray())
+
+      if (isUdxMultiaddr(connection.remoteAddr) && !endpoints.some(e => e.port === portOf(connection))) {
+        this.init.log('%s is behind a NAT (its udx ports are not what we reach it at): not a STUN source', key)
+        return false
+      }
+
+      for (const endpoint of endpoints) {
         // the IP we reached the peer at, for its family: a peer cannot point
         // our STUN requests at another host of that family; for the other
         // family only a public address the peer says it is bound to
@@ -115,6 +127,13 @@ export class StunSources {
   forget (key: string): void {
     this.sources.delete(key)
   }
+}
+
+/** The port we reached a peer at */
+function portOf (connection: Connection): number | undefined {
+  const port = connection.remoteAddr.getComponents().find(c => c.name === 'udp' || c.name === 'tcp')?.value
+
+  return port != null ? Number(port) : undefined
 }
 
 /** The IP we reached a peer at, from the connection's remote multiaddr */

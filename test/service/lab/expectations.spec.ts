@@ -1,6 +1,6 @@
 import { expect } from 'aegir/chai'
 import { NAT_TYPES } from '../../../src/lab/index.ts'
-import { expectPair, minimumDirect } from './expectations.ts'
+import { expectPair, expectPairIn, minimumDirect } from './expectations.ts'
 import type { SiteSpec } from './expectations.ts'
 import type { NatType } from '../../../src/lab/index.ts'
 
@@ -76,5 +76,57 @@ describe('NAT-lab expectations (planner on the lab\'s true NAT types)', () => {
     expect(minimumDirect(0.9, 3)).to.equal(1) // P(X < 2) = 2.8%, P(X < 1) = 0.1%
     expect(minimumDirect(0.12, 3)).to.equal(0)
     expect(minimumDirect(0, 3)).to.equal(0)
+  })
+
+  describe('issue 9 targets per lab configuration (expectPairIn)', () => {
+    const pairs: Array<[NatType, NatType]> = []
+    for (let i = 0; i < NAT_TYPES.length; i++) {
+      for (let j = i; j < NAT_TYPES.length; j++) {
+        pairs.push([NAT_TYPES[i], NAT_TYPES[j]])
+      }
+    }
+    const CONE_TYPES: NatType[] = ['none', 'full-cone', 'restricted', 'port-restricted']
+
+    it('configured: exactly expectPair', () => {
+      for (const [a, b] of pairs) {
+        expect(expectPairIn('configured', { nat: a }, { nat: b }, 3)).to.deep.equal(expectPair({ nat: a }, { nat: b }, 3))
+      }
+    })
+
+    it('zero-config and coturn: the configured expectations, except that the none-fallback pair only has to end on a usable connection', () => {
+      for (const config of ['zero-config', 'coturn'] as const) {
+        for (const [a, b] of pairs) {
+          const e = expectPairIn(config, { nat: a }, { nat: b }, 3)
+          const base = expectPair({ nat: a }, { nat: b }, 3)
+          if (base.kind === 'relayed') {
+            expect(e.kind, `${config} ${a} ~ ${b}`).to.equal('usable')
+            expect(e.targeted).to.be.false()
+          } else {
+            expect([e.kind, e.minDirect, e.targeted], `${config} ${a} ~ ${b}`).to.deep.equal([base.kind, base.minDirect, base.targeted])
+          }
+        }
+      }
+    })
+
+    it('stock-relay: every pair with a none side and every pair of port-preserving EIM NATs is direct in every trial; the others have no target', () => {
+      const targeted: string[] = []
+      for (const [a, b] of pairs) {
+        const e = expectPairIn('stock-relay', { nat: a }, { nat: b }, 3)
+        const named = a === 'none' || b === 'none' || (CONE_TYPES.includes(a) && CONE_TYPES.includes(b))
+        expect(e.kind, `${a} ~ ${b}`).to.equal(named ? 'direct-every-trial' : 'usable')
+        expect(e.minDirect).to.equal(named ? 3 : 0)
+        if (e.targeted) {
+          targeted.push(`${a} ~ ${b}`)
+        }
+      }
+      expect(targeted).to.have.length(12)
+    })
+
+    it('targeted pairs of the configured case: every pair with a direct minimum', () => {
+      const targeted = pairs.filter(([a, b]) => expectPairIn('configured', { nat: a }, { nat: b }, 3).targeted).map(([a, b]) => `${a} ~ ${b}`)
+      expect(targeted).to.have.length(19)
+      expect(targeted).to.not.include('symmetric-seq ~ symmetric-random')
+      expect(targeted).to.not.include('symmetric-random ~ symmetric-random')
+    })
   })
 })

@@ -12,10 +12,15 @@
  * trials that this probability makes all but certain (see minimumDirect);
  * - none-fallback: no punch can work, the caller must end on the relayed
  * connection, still usable.
+ *
+ * That is the configured case (the relay is an RFC 5780 STUN server the
+ * peers are told about). expectPairIn() gives the targets of issue 9 for
+ * the other lab configurations (demo/lab-driver.ts, LAB_CONFIGS).
  */
 import { MAX_EXTRA_SOCKETS } from '../../../src/constants.ts'
 import { siteTruth } from '../../../src/lab/index.ts'
 import { classifyNat, pairClassOf, planPair } from '../../../src/punch/planner.ts'
+import type { LabConfigName } from '../../../demo/lab-driver.ts'
 import type { NatTruth, SiteOptions } from '../../../src/lab/index.ts'
 import type { NatProfile } from '../../../src/nat/nat-profile.ts'
 import type { NatClass, PairStrategy, PeerPunchInfo } from '../../../src/punch/plan.ts'
@@ -39,13 +44,22 @@ export interface Expectation {
   strategy: PairStrategy
   /** planner classes of the two sides, e.g. `cone~random` */
   pairClass: string
-  /** what the test asserts */
-  kind: 'direct-every-trial' | 'birthday-minimum' | 'relayed'
+  /**
+   * what the test asserts; `usable`: no target, every trial must end on a
+   * usable connection, direct or relayed
+   */
+  kind: 'direct-every-trial' | 'birthday-minimum' | 'relayed' | 'usable'
   /** the planner's model probability that one punch succeeds */
   expectedSuccess: number
   /** direct trials required out of `trials` */
   minDirect: number
   trials: number
+  /**
+   * the pair is named by a target that asks for direct connections (for
+   * the configured case: every pair the planner punches with a minimum
+   * above 0)
+   */
+  targeted: boolean
   /** why, in words, for titles and failure messages */
   why: string
 }
@@ -141,6 +155,7 @@ export function expectPair (x: SiteSpec, y: SiteSpec, trials: number): Expectati
       expectedSuccess,
       minDirect: 0,
       trials,
+      targeted: false,
       why: `${pairClass}: the planner decides none-fallback, so connect() must end on the relayed connection and that connection must stay usable`
     }
   }
@@ -153,6 +168,7 @@ export function expectPair (x: SiteSpec, y: SiteSpec, trials: number): Expectati
       expectedSuccess,
       minDirect: trials,
       trials,
+      targeted: true,
       why: `${pairClass}: ${strategy} is deterministic against the lab's NATs (they behave exactly as profiled), so every trial must be direct`
     }
   }
@@ -166,8 +182,76 @@ export function expectPair (x: SiteSpec, y: SiteSpec, trials: number): Expectati
     expectedSuccess,
     minDirect,
     trials,
+    targeted: minDirect > 0,
     why: minDirect > 0
       ? `${pairClass}: birthday, the planner's model gives ${pct} per punch; fewer than ${minDirect} direct of ${trials} would happen with probability ≤ ${BIRTHDAY_FALSE_FAILURE_RATE * 100}% under that model`
       : `${pairClass}: birthday, the planner's model gives only ${pct} per punch, so even 0 direct of ${trials} is likely under it (no minimum); every trial must still end on a usable connection, direct or relayed`
+  }
+}
+
+/** EIM with port preservation: the NAT keeps our udx port for every destination */
+export function isPreservingEim (site: SiteSpec): boolean {
+  const truth = siteTruth(site)
+  return truth.mapping === 'EIM' && truth.allocation === 'preserving'
+}
+
+function hasNoNat (site: SiteSpec): boolean {
+  return site.nat === 'none' && (site.carrier == null || site.carrier.nat === 'none')
+}
+
+/**
+ * The expectation for a pair in one lab configuration, from issue 9's
+ * targets (section 3):
+ *
+ * - `configured` (relay = RFC 5780 STUN server on two IPs × two ports,
+ * configured): expectPair, unchanged;
+ * - `zero-config` (a) and `coturn` (c): "every pair that is direct with
+ * RFC 5780 STUN is direct, in every trial for deterministic strategies":
+ * expectPair's direct and birthday expectations; a none-fallback pair
+ * only has to end on a usable connection (with less known about the NATs
+ * a node may still try a punch; that costs time, it is not a failure);
+ * - `stock-relay` (b), no STUN at all: "every pair with a `none` side, and
+ * every pair of port-preserving EIM NATs, is direct" (every trial); any
+ * other pair has no target and must end on a usable connection.
+ */
+export function expectPairIn (config: LabConfigName, x: SiteSpec, y: SiteSpec, trials: number): Expectation {
+  const base = expectPair(x, y, trials)
+
+  switch (config) {
+    case 'configured':
+      return base
+    case 'zero-config':
+    case 'coturn': {
+      const source = config === 'zero-config' ? 'the relay\'s STUN, found without configuration' : 'coturn on one IP (no RFC 5780)'
+      if (base.kind === 'relayed') {
+        return {
+          ...base,
+          kind: 'usable',
+          targeted: false,
+          why: `${base.pairClass}: none-fallback even with RFC 5780 STUN; with ${source} every trial must end on a usable connection`
+        }
+      }
+      return { ...base, why: `${base.why} (target: as with RFC 5780 STUN, here with ${source})` }
+    }
+    case 'stock-relay': {
+      if (hasNoNat(x) || hasNoNat(y) || (isPreservingEim(x) && isPreservingEim(y))) {
+        return {
+          ...base,
+          kind: 'direct-every-trial',
+          minDirect: trials,
+          targeted: true,
+          why: `${base.pairClass}: ${hasNoNat(x) || hasNoNat(y) ? 'a side without NAT' : 'two port-preserving EIM NATs'}, so with no STUN at all (stock relay) every trial must be direct: host candidates, or the public IP identify observed over TCP with our udx port`
+        }
+      }
+      return {
+        ...base,
+        kind: 'usable',
+        minDirect: 0,
+        targeted: false,
+        why: `${base.pairClass}: no target without STUN (stock relay); every trial must end on a usable connection, direct or relayed`
+      }
+    }
+    default:
+      throw new Error(`unknown lab configuration ${String(config)}`)
   }
 }

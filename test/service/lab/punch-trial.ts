@@ -48,6 +48,8 @@ export interface PunchTrial {
   events: string[]
   /** what was still open after the hang-up, when the trial could not wait it out */
   leftover?: string
+  /** X's connect() progress events: `{ at (ms since the call), step, detail }` */
+  timeline: Array<{ at: number, step: string, detail?: any }>
 }
 
 let streamCounter = 0
@@ -224,7 +226,8 @@ export async function punchTrial (lab: Lab, x: LabNode, xHost: string, y: LabNod
     fallbackReason: fallback?.detail?.reason,
     error: res.ok === true ? undefined : res.error,
     glare: false,
-    events: []
+    events: [],
+    timeline
   }
 
   await judge(t, lab, x, xHost, y, yHost, res.connection?.remoteAddr)
@@ -296,6 +299,10 @@ export function checkTrials (label: string, expectation: Expectation, trials: Pu
     }
     if (direct < expectation.minDirect) {
       fail(`fewer direct trials than the stated minimum of ${expectation.minDirect}`)
+    }
+  } else if (expectation.kind === 'usable') {
+    if (trials.some(t => t.outcome === 'failed')) {
+      fail('a trial ended neither direct nor on a usable relayed connection')
     }
   } else {
     if (trials.some(t => t.outcome !== 'relayed')) {
