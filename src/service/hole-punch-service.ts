@@ -346,7 +346,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     void (async () => {
       let stream: Stream
       try {
-        stream = await relayed.newStream(COORDINATION_PROTOCOL, { signal: punch.controller.signal, runOnLimitedConnection: true })
+        // optimistic protocol negotiation: the protocol header travels with
+        // OFFER, which saves the round trip of a separate negotiation
+        stream = await relayed.newStream(COORDINATION_PROTOCOL, { signal: punch.controller.signal, runOnLimitedConnection: true, negotiateFully: false })
       } catch (err: any) {
         if (punch.state === 'starting') {
           this.settle(punch, undefined, err)
@@ -429,10 +431,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       return
     }
 
-    const session = punch.session
-    const side = session?.side ?? punch.origin
     const durationMs = Date.now() - punch.startedAt
-    const strategy = session?.plan?.strategy
 
     if (this.punches.get(punch.peer.toString()) === punch) {
       this.punches.delete(punch.peer.toString())
@@ -441,23 +440,38 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.metrics?.active.update(this.punches.size)
 
     if (connection != null) {
-      this.log('direct connection to %p (%s, %s) in %d ms', punch.peer, side, strategy ?? 'unknown', durationMs)
-      this.metrics?.punches.increment({ [`success_${strategy ?? 'unknown'}`]: true })
-      if (session != null) {
-        this.record(session, true, durationMs)
-      }
-      punch.onProgress(new CustomProgressEvent('hole-punch:direct', { durationMs }))
-      this.safeDispatchEvent('punch:success', { detail: { peer: punch.peer, side, durationMs, strategy: strategy ?? 'unknown', connection } })
+      this.succeeded(punch, connection, durationMs)
+    } else {
+      this.failed(punch, err ?? new PunchFailedError(), durationMs)
+    }
+  }
 
-      if (this.init.closeRelayedConnection !== false) {
-        this.retireRelayedConnection(punch.peer, connection)
-      }
+  private succeeded (punch: PeerPunch, connection: Connection, durationMs: number): void {
+    const session = punch.session
+    const side = session?.side ?? punch.origin
+    const strategy = session?.plan?.strategy ?? 'unknown'
 
-      punch.resolve(connection)
-      return
+    this.log('direct connection to %p (%s, %s) in %d ms', punch.peer, side, strategy, durationMs)
+    this.metrics?.punches.increment({ [`success_${strategy}`]: true })
+
+    if (session != null) {
+      this.record(session, true, durationMs)
     }
 
-    const error = err ?? new PunchFailedError()
+    punch.onProgress(new CustomProgressEvent('hole-punch:direct', { durationMs }))
+    this.safeDispatchEvent('punch:success', { detail: { peer: punch.peer, side, durationMs, strategy, connection } })
+
+    if (this.init.closeRelayedConnection !== false) {
+      this.retireRelayedConnection(punch.peer, connection)
+    }
+
+    punch.resolve(connection)
+  }
+
+  private failed (punch: PeerPunch, error: Error, durationMs: number): void {
+    const session = punch.session
+    const side = session?.side ?? punch.origin
+
     this.log('punch with %p (%s) failed after %d ms - %e', punch.peer, side, durationMs, error)
     this.metrics?.punches.increment({ [`failure_${error.name ?? 'Error'}`]: true })
 
@@ -473,15 +487,16 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       this.warnAboutNat()
     }
 
-    this.safeDispatchEvent('punch:failure', { detail: { peer: punch.peer, side, durationMs, strategy, reason: error.message, error } })
+    this.safeDispatchEvent('punch:failure', { detail: { peer: punch.peer, side, durationMs, strategy: session?.plan?.strategy, reason: error.message, error } })
     punch.reject(error)
   }
 
-  private async onCoordinationStream (stream: Stream, connection: Connection): Promise<void> {
-    const peerId = connection.remotePeer
+  /**
+   * The first message of a coordination stream a peer opened: its OFFER, or
+   * undefined after answering anything else as docs/PROTOCOL.md prescribes
+   */
+  private async readOffer (channel: CoordinationChannel, peerId: PeerId): Promise<Extract<CoordinationMessage, { type: 'offer' }> | undefined> {
     const key = peerId.toString()
-    const receivedAt = performance.now()
-    const channel = new CoordinationChannel(stream)
     let message: CoordinationMessage
 
     try {
@@ -489,10 +504,10 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     } catch (err: any) {
       if (!isInvalidMessage(err)) {
         // the stream closed or reset (a peer that gave way in a glare closes
-        // the stream it had opened), or no message came in time
+        // the stream it had opened), or no message came in time; a message
+        // cut short by the end of the stream is invalid too (but no
+        // violation: an honest peer that gave way closes early)
         this.log('no first coordination message from %p - %e', peerId, err)
-        // a message cut short by the end of the stream is invalid too (but
-        // no violation: an honest peer that gave way closes early)
         await refuse(channel, NO_SESSION_ID, CLOSED_STREAM_REASONS[err.name] ?? 'internal-error', err.message ?? '')
         return
       }
@@ -520,6 +535,20 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       this.history.recordViolation(key, Date.now())
       this.metrics?.refusals.increment({ 'invalid-message': true })
       await refuse(channel, sessionIdOf(message), 'invalid-message', `the first message must be OFFER, got ${message.type.toUpperCase()}`)
+      return
+    }
+
+    return message
+  }
+
+  private async onCoordinationStream (stream: Stream, connection: Connection): Promise<void> {
+    const peerId = connection.remotePeer
+    const key = peerId.toString()
+    const receivedAt = performance.now()
+    const channel = new CoordinationChannel(stream)
+    const message = await this.readOffer(channel, peerId)
+
+    if (message == null) {
       return
     }
 

@@ -144,13 +144,21 @@ describe('hole-punch service over a relay on loopback', function () {
     const carol = await createPeer({ stunServers: [relayStunServer(relay)], autoUpgrade: true, addressScope: LOOPBACK_IS_PUBLIC, maxSessionDatagrams: 0 })
 
     try {
-      const carolCircuit = await reserveOnRelay(carol, relay)
+      await reserveOnRelay(carol, relay)
       await carol.services.holePunch.refreshNat()
       const aliceSides: string[] = []
       alice.services.holePunch.addEventListener('punch:start', (evt) => { aliceSides.push(evt.detail.side) })
 
+      // carol dials alice through the relay, so carol (autoUpgrade on) does
+      // not start a background upgrade of its own: alice's connect() is the
+      // only start, no glare
+      const aliceCircuit = alice.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit'))
+      expect(aliceCircuit).to.exist()
+      await carol.dial(aliceCircuit as Multiaddr)
+      await waitFor(() => alice.getConnections(carol.peerId).some(c => c.limits != null && c.status === 'open'))
+
       // alice starts and fails (no datagram may leave either side); carol answered
-      const err = await alice.services.holePunch.connect(carolCircuit, { signal: AbortSignal.timeout(20_000) }).then(() => undefined, (err: Error) => err)
+      const err = await alice.services.holePunch.connect(carol.peerId, { signal: AbortSignal.timeout(20_000) }).then(() => undefined, (err: Error) => err)
       expect(err).to.have.property('name', 'PunchFailedError')
 
       // carol, the former responder, starts the next attempt after its backoff
