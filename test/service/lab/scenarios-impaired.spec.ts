@@ -7,6 +7,15 @@ import type { LabNode } from '../../../demo/lab-driver.ts'
 
 const LOSS_TRIALS = 5
 
+/**
+ * How long the peer may take to see the direct connection close after the
+ * other side hung up, in ms. With 10 % loss the close can be lost; the peer
+ * then notices when UDX gives up on the silent path (about 13 s) and the
+ * connection's close timeout (5 s) passes. A wait between trials, not a
+ * measured figure (path health is issue 11's subject).
+ */
+const CLOSE_SEEN_WITHIN_MS = 30_000
+
 /** wait until `node` has no direct (udx) connection left; its only peer in these labs is the one under test */
 async function waitNoDirect (node: LabNode, timeoutMs: number): Promise<number> {
   const started = Date.now()
@@ -70,7 +79,7 @@ describe('hole-punch scenario: 10% packet loss on both NATs (NAT lab)', function
       // peer too has seen the direct connection close (with loss that takes
       // a moment; until then it answers OFFER with ALREADY_CONNECTED)
       await nodes[x].request({ cmd: 'hangup', peer: nodes[y].ready.peerId }).catch(() => {})
-      closeMs.push(await waitNoDirect(nodes[y], 10_000))
+      closeMs.push(await waitNoDirect(nodes[y], CLOSE_SEEN_WITHIN_MS))
     }
     console.log(`      the peer saw the direct connection close ${closeMs.join(', ')} ms after the hangup`)
     return out
