@@ -275,8 +275,9 @@ export class PunchFailedError extends Error {
    * Why no path was made:
    * - `no-path` our punch ran and found none (its budget ended, or every
    * target went unanswered): the only outcome punch history learns from
-   * - `no-strategy` no plan for this NAT pair, or no usable candidate
-   * - `peer` the peer ended the punch (its ABORT)
+   * - `no-strategy` no plan for this NAT pair, or no usable candidate (ours
+   * or the peer's decision)
+   * - `peer` the peer's punch ended without a path first (its ABORT TIMEOUT)
    */
   readonly reason: PunchFailureReason
 

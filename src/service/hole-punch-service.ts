@@ -480,6 +480,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     // history itself decided)
     if (session != null && error instanceof PunchFailedError && error.reason === 'no-path') {
       this.record(session, false, durationMs)
+    }
+
+    // a retry follows a punch that ran and found no path, whichever side's
+    // budget ended first (the peer's ABORT TIMEOUT may beat ours by a few ms)
+    if (session != null && error instanceof PunchFailedError && (error.reason === 'no-path' || error.reason === 'peer')) {
       this.maybeScheduleRetry(session)
     }
 

@@ -623,8 +623,12 @@ function peerAbortError (abort: AbortInfo): Error {
     return new GlareError(`The peer keeps its own simultaneous OFFER: ${detail}`)
   }
 
-  if (abort.reason === 'timeout' || abort.reason === 'no-strategy') {
-    return new PunchFailedError(`No direct path: the peer ended the punch with ${detail}`, 'peer')
+  if (abort.reason === 'no-strategy') {
+    return new PunchFailedError(`No direct path: the peer found no strategy: ${detail}`, 'no-strategy')
+  }
+
+  if (abort.reason === 'timeout') {
+    return new PunchFailedError(`No direct path: the peer's punch ended with ${detail}`, 'peer')
   }
 
   return new PunchAbortedByPeerError(`The peer aborted the punch: ${detail}`)
