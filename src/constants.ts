@@ -670,6 +670,36 @@ export const MAX_STUN_ENDPOINTS_MESSAGE_SIZE = 256
 export const COORDINATION_VERSION = 1
 
 /**
+ * OFFER/ANSWER.features bit: the punched connection starts with Noise at
+ * once, multistream-select for the encrypter settled by both sides without
+ * sending it (saves one direct round trip; docs/PROTOCOL.md, section 4).
+ * ANSWER carries a bit only if OFFER had it and the responder agrees.
+ */
+export const FEATURE_DIRECT_NOISE = 0x1
+
+/**
+ * OFFER/ANSWER.features bit: the initiator listens for probes from OFFER on
+ * (OFFER), and the responder probes as soon as it sends ANSWER when its own
+ * plan probes both ways (ANSWER). Saves up to one relayed round trip on cone
+ * pairs (docs/PROTOCOL.md, section 4).
+ */
+export const FEATURE_EARLY_PROBES = 0x2
+
+/**
+ * The relayed RTT, in ms, the responder assumes for its early plan before
+ * SYNC lets it measure one: only the provisional budget depends on it, and
+ * the agreed plan replaces it when SYNC arrives
+ */
+export const EARLY_PLAN_RTT_MS = 500
+
+/**
+ * Most acks the initiator sends to early probes before its own punch
+ * starts: one per probe of the responder's first second at the direct
+ * pacing, so an early prober gets consent and an RTT, and no more
+ */
+export const EARLY_MAX_ACKS = 20
+
+/**
  * Largest coordination message, in bytes (the varint length prefix excluded).
  * An OFFER with 32 IPv6 candidates and 8 public addresses is under 1.2 KiB.
  */

@@ -367,3 +367,17 @@ export class GlareError extends Error {
     this.name = 'GlareError'
   }
 }
+
+/**
+ * The direct connection's upgrader did not start with the encrypter both
+ * peers pre-negotiated over the relay (noise() must come first in
+ * `connectionEncrypters`)
+ */
+export class PreNegotiationError extends Error {
+  static name = 'PreNegotiationError'
+
+  constructor (message = 'The upgrader did not propose the pre-negotiated encrypter') {
+    super(message)
+    this.name = 'PreNegotiationError'
+  }
+}

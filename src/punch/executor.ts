@@ -4,6 +4,7 @@ import { PROBE_SIZE, PUNCH_SELECT_REPEATS_MS } from '../constants.ts'
 import { PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { decodeProbe, elapsedSince, encodeProbe, probeTimestamp } from './probe.ts'
 import { expandTargets } from './targets.ts'
+import type { EarlyPath } from './early-listener.ts'
 import type { PunchPlan, Side } from './plan.ts'
 import type { ProbeRouter, ProbeSession } from './probe-router.ts'
 import type { ProbeDatagram, ProbeType } from './probe.ts'
@@ -54,6 +55,11 @@ export interface PunchExecutorInit extends ProgressOptions<PunchExecutorEvents> 
   limits: SendLimits
   log: Logger
   signal: AbortSignal
+  /**
+   * A path the initiator's EarlyProbeListener saw before this execution
+   * existed: selected at once when the plan probes both ways
+   */
+  prefound?: EarlyPath
   /** clock in ms @default performance.now() + timeOrigin */
   now?(): number
   /** 0 ≤ random() < 1 @default Math.random */
@@ -146,9 +152,13 @@ export class PunchExecution implements ProbeSession {
   private finished = false
   private lastRtt?: number
   private readonly consent = new Map<string, Consent>()
+  private plan: PunchPlan
+  private budgetTimer?: ReturnType<typeof setTimeout>
+  private runStartedAt = 0
 
   constructor (init: PunchExecutorInit) {
     this.init = init
+    this.plan = init.plan
     this.side = init.plan.side
     this.peerSide = this.side === 'initiator' ? 'responder' : 'initiator'
     this.now = init.now ?? (() => performance.timeOrigin + performance.now())
@@ -162,7 +172,8 @@ export class PunchExecution implements ProbeSession {
    * Run the plan; resolves with the selected path
    */
   async run (): Promise<PunchPath> {
-    const { plan, signal, log } = this.init
+    const { signal, log } = this.init
+    const plan = this.plan
 
     if (signal.aborted) {
       throw new AbortError('The punch was aborted before it started')
@@ -205,17 +216,53 @@ export class PunchExecution implements ProbeSession {
       log('%s runs %s (%s) with %d socket(s), budget %d ms, at most %d probes: %s', this.side, plan.strategy, plan.role, this.senders.length, plan.budgetMs, plan.maxProbes, plan.reason)
 
       // budget: counted from the start signal
-      this.schedule(() => {
-        this.fail(new PunchFailedError(`No direct path within the ${plan.budgetMs} ms budget of ${plan.strategy} after ${this.stats.probesSent} probes from ${this.senders.length} socket(s)`))
-      }, plan.pacing.startDelayMs + plan.budgetMs)
+      this.runStartedAt = this.now()
+      this.scheduleBudget(plan.pacing.startDelayMs + plan.budgetMs)
 
       // 2. start-time sync
       this.schedule(() => { this.start() }, plan.pacing.startDelayMs)
+
+      // the responder's early probes already reached us (EarlyProbeListener)
+      if (this.init.prefound != null && plan.role === 'both') {
+        log('%s takes the path the early probes found', this.side)
+        this.select(this.init.prefound.socket, this.init.prefound.remote)
+      }
 
       return await this.result.promise
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  /**
+   * Follow `plan` from now on, in place of the one this execution started
+   * with: the responder started early on its own plan and SYNC brought the
+   * agreed one (same strategy and targets). Its caps and budget apply; the
+   * budget still counts from the start of this execution.
+   */
+  adopt (plan: PunchPlan): void {
+    this.plan = plan
+
+    if (this.finished) {
+      return
+    }
+
+    this.scheduleBudget(Math.max(0, plan.pacing.startDelayMs + plan.budgetMs - (this.now() - this.runStartedAt)))
+  }
+
+  private scheduleBudget (ms: number): void {
+    if (this.budgetTimer != null) {
+      clearTimeout(this.budgetTimer)
+      this.timers.delete(this.budgetTimer)
+    }
+
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      const plan = this.plan
+      this.fail(new PunchFailedError(`No direct path within the ${plan.budgetMs} ms budget of ${plan.strategy} after ${this.stats.probesSent} probes from ${this.senders.length} socket(s)`))
+    }, ms)
+    this.timers.add(timer)
+    this.budgetTimer = timer
   }
 
   /**
@@ -293,7 +340,7 @@ export class PunchExecution implements ProbeSession {
       return
     }
 
-    const { plan } = this.init
+    const plan = this.plan
     this.init.onProgress?.(new CustomProgressEvent('punch:probing'))
 
     // 3. low-TTL priming
@@ -321,7 +368,7 @@ export class PunchExecution implements ProbeSession {
   }
 
   private round (): void {
-    const { plan } = this.init
+    const plan = this.plan
 
     for (const sender of this.senders) {
       if (sender.onlyPrime || sender.targets.length === 0) {
@@ -354,7 +401,7 @@ export class PunchExecution implements ProbeSession {
 
     if (this.senders.every(s => s.targets.length === 0)) {
       // nothing left that may be probed: no need to wait out the budget
-      this.fail(new PunchFailedError(`No direct path: every target of ${this.init.plan.strategy} went ${this.init.limits.consentAfter} datagrams without an authenticated answer`))
+      this.fail(new PunchFailedError(`No direct path: every target of ${this.plan.strategy} went ${this.init.limits.consentAfter} datagrams without an authenticated answer`))
     }
   }
 
@@ -369,7 +416,7 @@ export class PunchExecution implements ProbeSession {
         return
       }
 
-      if (!this.send(sender.socket, sender.targets[sender.primed], { type: 'probe' }, true, this.init.plan.priming.ttl)) {
+      if (!this.send(sender.socket, sender.targets[sender.primed], { type: 'probe' }, true, this.plan.priming.ttl)) {
         this.schedule(() => { this.prime(sender) }, PRIME_RETRY_MS)
         return
       }
@@ -382,7 +429,7 @@ export class PunchExecution implements ProbeSession {
     const { limits } = this.init
 
     return !this.finished &&
-      this.stats.probesSent < this.init.plan.maxProbes &&
+      this.stats.probesSent < this.plan.maxProbes &&
       this.stats.datagramsSent < limits.maxDatagrams &&
       this.stats.bytesSent + PROBE_SIZE <= limits.maxBytes
   }

@@ -19,6 +19,7 @@ import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts
 import { UDXTransport } from '../transport/udx-transport.ts'
 import { CandidateGatherer } from './candidate-gatherer.ts'
 import { CoordinationChannel } from './coordination-channel.ts'
+import { openCoordinationStream } from './coordination-stream.ts'
 import { NatMonitor } from './nat-monitor.ts'
 import { PeerPunch } from './peer-punch.ts'
 import { ProbeRate } from './probe-rate.ts'
@@ -26,6 +27,7 @@ import { PunchSession } from './punch-session.ts'
 import { PunchSlots } from './punch-slots.ts'
 import { SocketQuota } from './socket-quota.ts'
 import { StunSources } from './stun-sources.ts'
+import type { OpenedCoordinationStream } from './coordination-stream.ts'
 import type { OurCandidates } from './punch-session.ts'
 import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo, StunServerAddress } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
@@ -344,11 +346,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const punch = this.register(peerId, 'initiator')
 
     void (async () => {
-      let stream: Stream
+      let opened: OpenedCoordinationStream
       try {
-        // optimistic protocol negotiation: the protocol header travels with
+        // optimistic protocol negotiation: the protocol proposal travels with
         // OFFER, which saves the round trip of a separate negotiation
-        stream = await relayed.newStream(COORDINATION_PROTOCOL, { signal: punch.controller.signal, runOnLimitedConnection: true, negotiateFully: false })
+        opened = await openCoordinationStream(relayed, { signal: punch.controller.signal })
       } catch (err: any) {
         if (punch.state === 'starting') {
           this.settle(punch, undefined, err)
@@ -358,11 +360,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
 
       if (punch.state !== 'starting') {
         // the peer's OFFER won the glare while our stream opened
-        stream.abort(new GlareError())
+        opened.stream.abort(new GlareError())
         return
       }
 
-      const session = this.createSession(punch, 'initiator', new CoordinationChannel(stream))
+      const session = this.createSession(punch, 'initiator', new CoordinationChannel(opened.stream, { pendingProtocol: opened.pendingProtocol }))
       this.runSession(punch, session, session.runInitiator())
     })()
 

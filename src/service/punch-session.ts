@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { COORDINATION_VERSION, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
+import { COORDINATION_VERSION, EARLY_MAX_ACKS, EARLY_PLAN_RTT_MS, FEATURE_DIRECT_NOISE, FEATURE_EARLY_PROBES, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
 import { CoordinationFailedError, GlareError, InvalidCoordinationMessageError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
+import { EarlyProbeListener } from '../punch/early-listener.ts'
 import { PunchExecution } from '../punch/executor.ts'
 import { classifyNat, pairClassOf, planFromSummary, planPunch, planRefusalOf } from '../punch/planner.ts'
 import { isLocalOnly } from '../socket/host-scope.ts'
 import type { CoordinationChannel } from './coordination-channel.ts'
 import type { NatMonitor } from './nat-monitor.ts'
 import type { HolePunchProgressEvents, PunchInfo, PunchPhase } from './types.ts'
-import type { AbortInfo, AbortReason, AnswerInfo, CoordinationMessage, OfferInfo } from '../protocol/messages.ts'
-import type { SendLimits } from '../punch/executor.ts'
+import type { AbortInfo, AbortReason, AnswerInfo, CoordinationMessage, OfferInfo, SyncInfo } from '../protocol/messages.ts'
+import type { EarlyPath } from '../punch/early-listener.ts'
+import type { PunchPath, SendLimits } from '../punch/executor.ts'
 import type { PunchHistory } from '../punch/history.ts'
 import type { Candidate, PeerPunchInfo, PlanInput, PlannerOptions, PunchPlan, Side } from '../punch/plan.ts'
 import type { ProbeRouter } from '../punch/probe-router.ts'
@@ -105,6 +107,8 @@ export class PunchSession {
   private peerAbort?: Error
   private abortSent = false
   private reservedSockets = 0
+  private earlyListener?: EarlyProbeListener
+  private early?: Launched
 
   constructor (init: PunchSessionInit) {
     this.init = init
@@ -155,13 +159,23 @@ export class PunchSession {
 
       const offer: OfferInfo = {
         version: COORDINATION_VERSION,
-        features: 0,
+        features: this.ourFeatures(),
         sessionId,
         secret,
         streamId: this.localStreamId,
         peer: { ...ours.info, candidates: ours.info.candidates },
         attempt: this.init.attempt ?? 0
       }
+      // a responder that needs no simultaneous start probes as soon as it
+      // answers: listen for its probes from now on (EARLY_PROBES)
+      this.earlyListener = new EarlyProbeListener({
+        sessionId,
+        secret,
+        mainSocket: socket,
+        router: this.init.router,
+        maxAcks: EARLY_MAX_ACKS,
+        log: this.log
+      })
       const sentAt = performance.now()
       await channel.send({ type: 'offer', offer }, { signal })
       this.init.onProgress?.(new CustomProgressEvent('hole-punch:offer'))
@@ -187,15 +201,18 @@ export class PunchSession {
         throw new PunchFailedError(`No punching strategy for this NAT pair (${plan.pairClass}): ${plan.reason}`, 'no-strategy')
       }
 
-      // 4. SYNC; our plan's start delay is rtt/2
+      // 4. SYNC; our plan's start delay is rtt/2, unless the responder is
+      // already probing (EARLY_PROBES and a plan that probes both ways)
       await channel.send({ type: 'sync', sync: { sessionId, plan: summary, lanCandidates: summary.raceLan ? lan : [] } }, { signal })
       this.init.onProgress?.(new CustomProgressEvent('hole-punch:sync'))
+      const early = (offer.features & answer.features & FEATURE_EARLY_PROBES) !== 0 && isEarlyPlan(plan)
+      const prefound = this.earlyListener.stop()
 
       // 6-7. punch
-      const path = await this.punch(plan, sessionId, secret, socket)
+      const path = await this.punch(early ? startingNow(plan) : plan, sessionId, secret, socket, prefound)
 
       // 8. dial the direct path as the Noise initiator
-      return this.upgrade(path, answer.streamId, true)
+      return this.upgrade(path, answer.streamId, true, (offer.features & answer.features & FEATURE_DIRECT_NOISE) !== 0)
     })
   }
 
@@ -219,7 +236,7 @@ export class PunchSession {
       const responder: PeerPunchInfo = { ...ours.info, candidates: [...ours.info.candidates, ...lan] }
       const answer: AnswerInfo = {
         version: COORDINATION_VERSION,
-        features: 0,
+        features: offer.features & this.ourFeatures(),
         sessionId: offer.sessionId,
         streamId: this.localStreamId,
         peer: responder,
@@ -228,11 +245,39 @@ export class PunchSession {
       await channel.send({ type: 'answer', answer }, { signal })
       const answeredAt = performance.now()
 
+      // 3a. EARLY_PROBES: when our own plan probes both ways (no side needs
+      // a simultaneous start), probe now rather than after SYNC
+      const early = (answer.features & FEATURE_EARLY_PROBES) !== 0
+        ? this.launchEarly(offer, responder, socket)
+        : undefined
+      this.early = early
+
       // 3. SYNC. We measure the RTT ourselves (ANSWER → SYNC) and plan from
       // the same inputs: the initiator's summary may ask for less than our
-      // own plan, never for more (docs/PROTOCOL.md, Security considerations)
-      const sync = this.expect(await channel.read({ signal }), 'sync').sync
-      checkSession(offer.sessionId, sync.sessionId, 'sync.sessionId')
+      // own plan, never for more (docs/PROTOCOL.md, Security considerations).
+      // With early probes, SELECT may come first: then the upgrade starts at
+      // once (the initiator's Noise message follows SELECT) and SYNC is
+      // checked while it runs.
+      const syncRead = channel.read({ signal })
+      syncRead.catch(() => {})
+      const pathFirst = early != null ? await firstPath(early.run, syncRead) : undefined
+      let upgrading: Promise<Connection> | undefined
+      if (pathFirst != null && early != null) {
+        early.release()
+        upgrading = this.upgrade(this.keep(early, pathFirst), offer.streamId, false, (answer.features & FEATURE_DIRECT_NOISE) !== 0)
+        upgrading.catch(() => {})
+      }
+
+      let sync: SyncInfo
+      try {
+        sync = this.expect(await syncRead, 'sync').sync
+        checkSession(offer.sessionId, sync.sessionId, 'sync.sessionId')
+      } catch (err: any) {
+        // no valid SYNC: an upgrade on the early path does not go on
+        void upgrading?.then(connection => { connection.abort(err) }, () => {})
+        throw err
+      }
+
       const rttMs = Math.max(1, performance.now() - answeredAt)
       const initiator: PeerPunchInfo = { ...offer.peer, candidates: [...offer.peer.candidates, ...sync.lanCandidates] }
 
@@ -240,6 +285,7 @@ export class PunchSession {
       try {
         plan = planFromSummary(sync.plan, this.planInput(initiator, responder, rttMs), 'responder', { enforceOwnLimits: true })
       } catch (err: any) {
+        void upgrading?.then(connection => { connection.abort(err) }, () => {})
         const refusal = planRefusalOf(err)
 
         if (refusal?.source === 'history') {
@@ -261,12 +307,43 @@ export class PunchSession {
       this.plan = plan
       this.log('following plan from %p: %s (%s) - %s', this.peer, sync.plan.strategy, plan.role, plan.reason)
 
-      // 6-7. punch, starting now
-      const path = await this.punch(plan, offer.sessionId, offer.secret, socket)
+      if (upgrading != null) {
+        // the early path was selected before SYNC and SYNC checks out
+        return upgrading
+      }
+
+      // 6-7. punch: go on with the early punch if it is the agreed plan,
+      // else start the agreed plan now
+      let path: PunchPath
+      if (early != null && isEarlyPlan(plan) && sync.lanCandidates.length === 0) {
+        early.execution.adopt(plan)
+        path = await this.finish(early)
+      } else {
+        if (early != null) {
+          await this.cancel(early)
+        }
+        path = await this.punch(plan, offer.sessionId, offer.secret, socket)
+      }
 
       // 8. accept the direct path as the Noise responder
-      return this.upgrade(path, offer.streamId, false)
+      return this.upgrade(path, offer.streamId, false, (answer.features & FEATURE_DIRECT_NOISE) !== 0)
     })
+  }
+
+  /**
+   * The responder's early punch (EARLY_PROBES): our own plan from OFFER and
+   * ANSWER, launched now if it probes both ways; the RTT is not measured
+   * yet, so the plan's budget is provisional until SYNC (`adopt`)
+   */
+  private launchEarly (offer: OfferInfo, responder: PeerPunchInfo, socket: BoundSocket): Launched | undefined {
+    const { plan } = planPunch(this.planInput(offer.peer, responder, EARLY_PLAN_RTT_MS), 'responder')
+
+    if (!isEarlyPlan(plan)) {
+      return undefined
+    }
+
+    this.log('probing %p early: %s (%s)', this.peer, plan.pairStrategy, plan.role)
+    return this.launch(plan, offer.sessionId, offer.secret, socket)
   }
 
   private planInput (initiator: PeerPunchInfo, responder: PeerPunchInfo, rttMs: number): PlanInput {
@@ -283,14 +360,23 @@ export class PunchSession {
     }
   }
 
-  private async punch (plan: PunchPlan, sessionId: Uint8Array, secret: Uint8Array, socket: BoundSocket): Promise<{ socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }> {
+  private async punch (plan: PunchPlan, sessionId: Uint8Array, secret: Uint8Array, socket: BoundSocket, prefound?: EarlyPath): Promise<PunchPath> {
+    return this.finish(this.launch(plan, sessionId, secret, socket, prefound))
+  }
+
+  /**
+   * Start executing `plan` now; `finish` follows it to its end
+   */
+  private launch (plan: PunchPlan, sessionId: Uint8Array, secret: Uint8Array, socket: BoundSocket, prefound?: EarlyPath): Launched {
     this.phase = 'punching'
     const controller = new AbortController()
     const onAbort = (): void => { controller.abort(this.signal.reason) }
-    this.signal.addEventListener('abort', onAbort, { once: true })
 
-    // watch the stream: ABORT from the peer, or the stream dying, stops us
-    const watcher = this.watchForAbort(controller)
+    if (this.signal.aborted) {
+      controller.abort(this.signal.reason)
+    } else {
+      this.signal.addEventListener('abort', onAbort, { once: true })
+    }
 
     const pool = this.init.transport.pool
     const family = socket.address().family
@@ -305,18 +391,32 @@ export class PunchSession {
       limits: this.init.limits,
       log: this.log,
       signal: controller.signal,
-      onProgress: this.init.onProgress
+      onProgress: this.init.onProgress,
+      prefound
     })
     this.execution = execution
+    const run = execution.run()
+    // rejections are handled by finish() or cancel()
+    run.catch(() => {})
+
+    return {
+      execution,
+      controller,
+      run,
+      release: () => { this.signal.removeEventListener('abort', onAbort) }
+    }
+  }
+
+  /**
+   * Follow a launched punch to its path, watching the stream for ABORT
+   */
+  private async finish (launched: Launched): Promise<PunchPath> {
+    const { execution } = launched
+    // watch the stream: ABORT from the peer, or the stream dying, stops us
+    const watcher = this.watchForAbort(launched.controller)
 
     try {
-      const path = await execution.run()
-      // spare sockets go at once; the session keeps answering late probes
-      // with SELECT for a moment while the connection is upgraded
-      void execution.releaseSpareSockets()
-      const linger = setTimeout(() => { void execution.dispose() }, PUNCH_LINGER_MS)
-      linger.unref()
-      return path
+      return this.keep(launched, await launched.run)
     } catch (err: any) {
       await execution.dispose()
 
@@ -325,12 +425,41 @@ export class PunchSession {
       }
       throw err
     } finally {
-      this.signal.removeEventListener('abort', onAbort)
+      launched.release()
       watcher.stop()
     }
   }
 
-  private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }, remoteStreamId: number, initiator: boolean): Promise<Connection> {
+  /**
+   * A launched punch found `path`: spare sockets go at once; the session
+   * keeps answering late probes with SELECT for a moment while the
+   * connection is upgraded
+   */
+  private keep (launched: Launched, path: PunchPath): PunchPath {
+    const { execution } = launched
+    void execution.releaseSpareSockets()
+    const linger = setTimeout(() => { void execution.dispose() }, PUNCH_LINGER_MS)
+    linger.unref()
+    return path
+  }
+
+  /**
+   * Stop a launched punch that will not be followed
+   */
+  private async cancel (launched: Launched): Promise<void> {
+    launched.controller.abort(new AbortError('The early punch was replaced'))
+    launched.release()
+    await launched.execution.dispose()
+  }
+
+  /**
+   * The OFFER/ANSWER.features bits we support
+   */
+  private ourFeatures (): number {
+    return FEATURE_EARLY_PROBES | (this.init.transport.canPreNegotiate() ? FEATURE_DIRECT_NOISE : 0)
+  }
+
+  private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }, remoteStreamId: number, initiator: boolean, preNegotiated: boolean): Promise<Connection> {
     this.phase = 'upgrading'
     this.init.onProgress?.(new CustomProgressEvent('hole-punch:upgrade'))
     const localStreamId = this.localStreamId as number
@@ -347,6 +476,7 @@ export class PunchSession {
         initiator,
         expectedPeer: this.peer,
         closeSocketOnClose: path.extraSocket,
+        preNegotiated,
         signal: AbortSignal.any([this.signal, timeout])
       })
 
@@ -412,6 +542,13 @@ export class PunchSession {
 
       throw err
     } finally {
+      this.earlyListener?.stop()
+
+      if (this.early != null && this.execution === this.early.execution && this.phase !== 'upgrading') {
+        // an early punch nobody followed (SYNC never came, or was refused)
+        await this.cancel(this.early).catch(() => {})
+      }
+
       this.init.sockets.release(this.reservedSockets)
       this.reservedSockets = 0
       await this.init.channel.close()
@@ -595,6 +732,39 @@ export class PunchSession {
 
     return [...mine].some(ip => theirs.has(ip)) ? ours.lan : []
   }
+}
+
+/** A punch launched and not yet followed to its end */
+interface Launched {
+  execution: PunchExecution
+  controller: AbortController
+  run: Promise<PunchPath>
+  release(): void
+}
+
+/**
+ * Plans that need no simultaneous start: both sides probe the other's
+ * addresses directly (cone or open NATs, or a public side), so a probe that
+ * leaves early only opens our own mapping sooner
+ */
+function isEarlyPlan (plan: PunchPlan): boolean {
+  return plan.pairStrategy === 'direct-cone' && plan.role === 'both'
+}
+
+/** `plan` without its start delay (the peer is already probing) */
+function startingNow (plan: PunchPlan): PunchPlan {
+  return { ...plan, pacing: { ...plan.pacing, startDelayMs: 0 } }
+}
+
+/**
+ * The early punch's path if it comes before the next coordination message,
+ * else undefined
+ */
+async function firstPath (run: Promise<PunchPath>, next: Promise<CoordinationMessage>): Promise<PunchPath | undefined> {
+  return Promise.race([
+    run.then(path => path, () => next.then(() => undefined, () => undefined)),
+    next.then(() => undefined, () => undefined)
+  ])
 }
 
 function publicIps (info: PeerPunchInfo): Set<string> {

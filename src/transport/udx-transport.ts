@@ -7,6 +7,7 @@ import { dialHandshake } from './handshake-dialer.ts'
 import { HandshakeHandler } from './handshake-handler.ts'
 import { UDXListener } from './listener.ts'
 import { addressToUdxMultiaddr, isUdxMultiaddr, udxMultiaddrToAddress } from './multiaddr.ts'
+import { PRE_NEGOTIATED_ENCRYPTER, preNegotiate } from './pre-negotiation.ts'
 import { createTransportMetrics } from './transport-metrics.ts'
 import { UDXMultiaddrConnection } from './udx-connection.ts'
 import type { TransportMetrics } from './transport-metrics.ts'
@@ -33,6 +34,16 @@ export interface ConnectDirectOptions extends DirectConnectionOptions {
    * @default false
    */
   closeSocketOnClose?: boolean
+
+  /**
+   * Both peers agreed (OFFER/ANSWER feature DIRECT_NOISE) that the
+   * connection starts with Noise: multistream-select for the encrypter is
+   * settled locally and never sent (see pre-negotiation.ts). Only when
+   * `canPreNegotiate()` is true on both sides.
+   *
+   * @default false
+   */
+  preNegotiated?: boolean
 }
 
 /**
@@ -182,6 +193,15 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
    * caller owns it until it either calls `releaseStreamId` (the id is not
    * used) or passes it to `connectDirect`, which owns it from the call on.
    */
+  /**
+   * Whether a punched connection can start with Noise without
+   * multistream-select: our upgrader proposes `/noise` first
+   */
+  canPreNegotiate (): boolean {
+    const encrypters = this.components.upgrader?.getConnectionEncrypters()
+    return encrypters != null && [...encrypters.keys()][0] === PRE_NEGOTIATED_ENCRYPTER
+  }
+
   reserveStreamId (): number {
     return this.pool.streamIds.allocate()
   }
@@ -250,6 +270,10 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       direction: initiator ? 'outbound' : 'inbound',
       log: this.components.logger.forComponent('libp2p:udx:connection')
     })
+
+    if (options.preNegotiated === true) {
+      preNegotiate(maConn)
+    }
 
     const onAbort = (): void => { maConn.abort(new AbortError('The direct connection upgrade was aborted')) }
     signal.addEventListener('abort', onAbort, { once: true })

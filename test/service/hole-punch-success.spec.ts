@@ -162,6 +162,9 @@ describe('hole punching through a relay on loopback (127.0.0.0/8 counted as publ
     expect(isUdxMultiaddr(connection.remoteAddr), `a udx address, got ${connection.remoteAddr.toString()}`).to.be.true()
     expect(connection.status).to.equal('open')
     expect(steps).to.include('punch:path-found')
+    // pre-negotiated: libp2p's own Noise and yamux, without multistream-select
+    expect(connection.encryption).to.equal('/noise')
+    expect(connection.multiplexer).to.equal('/yamux/1.0.0')
 
     const data = Uint8Array.from({ length: 10_000 }, (_, i) => i % 251)
     expect(await echoOver(connection, data)).to.deep.equal(data)
