@@ -14,7 +14,9 @@
  * `node lab-node.ts stock-relay <ip> [<ip>...]`: a stock js-libp2p relay:
  * tcp (port 4001), noise, yamux, identify and the circuit-relay-v2 server;
  * no udx and nothing of this package (the package is not even imported, so
- * the multiaddr registry is stock too).
+ * the multiaddr registry is stock too). Relayed connections may last 10 min
+ * and carry 1 GiB, unless LAB_RELAY_LIMITS=default: the server's defaults
+ * (2 min, 128 KiB).
  *
  * `node lab-node.ts peer <relay tcp multiaddr> [<stun ip:port>[,...] | none]`:
  * a peer: udx on 0.0.0.0:0, circuit-relay-v2 transport, tcp (to reach the
@@ -24,21 +26,28 @@
  * without (`none` or nothing), `stunServers` is left out entirely and the
  * node waits up to LAB_NAT_WAIT_MS (default 10000) for the package to learn
  * a NAT profile by itself (from the relay, zero configuration) before
- * `ready`; `ready` reports what it had by then.
+ * `ready`; `ready` reports what it had by then. LAB_PORT_MAPPING (JSON:
+ * `false`, `true` or the `portMapping` options) sets the `portMapping`
+ * option; left out, the package default. `ready` then also reports the
+ * node's port mappings, where the service exposes them.
  *
  * Events (stdout): {"event":"ready",...}, {"event":"result","id":N,...},
  * {"event":"punch:success"|"punch:failure",...}
  * Commands (stdin): {"cmd":"connect","id":N,"target":"<multiaddr>",...},
  * {"cmd":"nat","id":N}, {"cmd":"ping","id":N,"peer":"<peer id>"},
  * {"cmd":"transfer","id":N,"peer":"<peer id>","bytes":N},
- * {"cmd":"punches","id":N}, {"cmd":"stop"},
+ * {"cmd":"punches","id":N}, {"cmd":"port-mappings","id":N}, {"cmd":"stop"},
  * {"cmd":"connect-tracked","id":N,"target":"<multiaddr>","abortOn":"<progress event>"},
  * {"cmd":"watch-punch","id":N,"peer":"<peer id>"}, {"cmd":"resources","id":N},
  * {"cmd":"wait-released","id":N,"baseline":<sockets>},
  * {"cmd":"serve-echo","id":N}, {"cmd":"open-stream","id":N,"name":"s","peer":"<peer id>","via":"relayed"|"dial"},
  * {"cmd":"stream-check","id":N,"name":"s","bytes":N}, {"cmd":"stream-close","id":N,"name":"s"},
- * {"cmd":"dial","id":N,"target":"<multiaddr>"}
+ * {"cmd":"dial","id":N,"target":"<multiaddr>"},
+ * {"cmd":"flow-start","id":N,"name":"f","peer":"<peer id>","chunkBytes":N,"intervalMs":N}, {"cmd":"flow-stop","id":N,"name":"f"},
+ * {"cmd":"peer-addrs","id":N,"peer":"<peer id>"}
  * (a stock relay answers only `connections` and `stop`)
+ * Events of peers also: {"event":"path:lost"|"path:restored",...,"at":<epoch ms>},
+ * {"event":"flow:error","name":"f",...}
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -73,6 +82,9 @@ async function loadPackage (): Promise<Package> {
 
 function describe (connection: Connection): Record<string, unknown> {
   return {
+    id: connection.id,
+    remotePeer: connection.remotePeer.toString(),
+    status: connection.status,
     remoteAddr: connection.remoteAddr.toString(),
     limited: connection.limits != null,
     direction: connection.direction,
@@ -166,14 +178,32 @@ async function startStockRelay (ips: string[]): Promise<Libp2p> {
     connectionGater: { denyDialMultiaddr: () => false },
     services: {
       identify: identify(),
-      relay: circuitRelayServer({
-        reservations: { maxReservations: 256, defaultDataLimit: BigInt(1 << 30), defaultDurationLimit: 10 * 60_000 }
-      })
+      // LAB_RELAY_LIMITS=default: the server's own defaults (2 min or
+      // 128 KiB per relayed connection), what a public relay gives
+      relay: circuitRelayServer(process.env.LAB_RELAY_LIMITS === 'default'
+        ? {}
+        : { reservations: { maxReservations: 256, defaultDataLimit: BigInt(1 << 30), defaultDurationLimit: 10 * 60_000 } })
     }
   })
 
   emit({ event: 'ready', role: 'relay', kind: 'stock', peerId: node.peerId.toString(), tcp: node.getMultiaddrs().map(String) })
   return node
+}
+
+/**
+ * LAB_PORT_MAPPING: JSON `false`, `true` or PortMappingInit, as the
+ * holePunch `portMapping` option (`false` → `{ enabled: false }`); nothing
+ * when unset (the package default)
+ */
+function parsePortMapping (value: string | undefined): Record<string, unknown> {
+  if (value == null || value === '') {
+    return {}
+  }
+  const parsed = JSON.parse(value)
+  if (typeof parsed === 'boolean') {
+    return { portMapping: { enabled: parsed } }
+  }
+  return { portMapping: parsed }
 }
 
 /** `ip:port[,ip:port...]` → STUN servers; empty, `none` or nothing → none */
@@ -190,6 +220,7 @@ function parseStunServers (stun: string | undefined): Array<{ host: string, port
 async function startPeer (relayAddr: string, stun: string | undefined): Promise<Node> {
   const { holePunch, udx } = await loadPackage()
   const stunServers = parseStunServers(stun)
+  const portMapping = parsePortMapping(process.env.LAB_PORT_MAPPING)
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx', '/p2p-circuit'] },
     transports: [tcp(), udx(), circuitRelayTransport()],
@@ -204,6 +235,7 @@ async function startPeer (relayAddr: string, stun: string | undefined): Promise<
       holePunch: holePunch({
         // no STUN servers: the option is left out, as a user who configures nothing would
         ...(stunServers.length > 0 ? { stunServers } : {}),
+        ...portMapping,
         autoUpgrade: process.env.LAB_AUTO_UPGRADE === 'true'
       })
     }
@@ -223,9 +255,19 @@ async function startPeer (relayAddr: string, stun: string | undefined): Promise<
 
   for (const name of ['punch:start', 'punch:success', 'punch:failure'] as const) {
     node.services.holePunch.addEventListener(name, (evt: CustomEvent<any>) => {
-      emit({ event: name, peer: evt.detail.peer.toString(), side: evt.detail.side, durationMs: evt.detail.durationMs, strategy: evt.detail.strategy, reason: evt.detail.reason })
+      emit({ event: name, peer: evt.detail.peer.toString(), side: evt.detail.side, durationMs: evt.detail.durationMs, strategy: evt.detail.strategy, reason: evt.detail.reason, at: Date.now() })
     })
   }
+
+  // paths over time: `at` is the epoch ms the event was seen
+  node.services.holePunch.addEventListener('path:lost', (evt) => {
+    const { peer, reason, error, relayed } = evt.detail
+    emit({ event: 'path:lost', peer: peer.toString(), reason, errorName: error?.name, relayed, at: Date.now() })
+  })
+  node.services.holePunch.addEventListener('path:restored', (evt) => {
+    const { peer, how, downtimeMs, connection } = evt.detail
+    emit({ event: 'path:restored', peer: peer.toString(), how, downtimeMs, connection: describe(connection), at: Date.now() })
+  })
 
   const startedAt = Date.now()
   await node.dial(multiaddr(relayAddr), { signal: AbortSignal.timeout(10_000) })
@@ -257,14 +299,24 @@ async function startPeer (relayAddr: string, stun: string | undefined): Promise<
     nat: profile,
     stunServers: stunServers.map(s => `${s.host}:${s.port}`),
     stunInUse: stunServersInUse(node),
+    portMappings: portMappingsOf(node),
     natMs: Date.now() - natStartedAt,
     startupMs: Date.now() - startedAt
   })
   return node
 }
 
+/** the node's port mappings, where the service exposes them (`getPortMappings()`) */
+function portMappingsOf (node: Node): unknown {
+  const service = node.services.holePunch as unknown as { getPortMappings?(): unknown }
+  return typeof service.getPortMappings === 'function' ? service.getPortMappings() : undefined
+}
+
 async function transfer (node: Node, peer: string, bytes: number): Promise<Record<string, unknown>> {
   const stream = await node.dialProtocol(peerIdFromString(peer), TRANSFER_PROTOCOL, { signal: AbortSignal.timeout(60_000), runOnLimitedConnection: true })
+  // the connection that carries the stream, as it was when the stream opened
+  const carrier = node.getConnections(peerIdFromString(peer)).find(c => c.streams.includes(stream))
+  const via = carrier != null ? describe(carrier) : undefined
   const hash = createHash('sha256')
   const started = performance.now()
   for (let sent = 0; sent < bytes;) {
@@ -287,7 +339,8 @@ async function transfer (node: Node, peer: string, bytes: number): Promise<Recor
     sha256: hash.digest('hex'),
     remote,
     seconds: (performance.now() - started) / 1000,
-    over: connection != null ? describe(connection) : undefined
+    over: connection != null ? describe(connection) : undefined,
+    via
   }
 }
 
@@ -497,6 +550,131 @@ async function streamClose (name: string): Promise<Record<string, unknown>> {
   return { streamStatus: entry.stream.status }
 }
 
+interface Flow {
+  stream: Stream
+  connection: Connection
+  sent: ReturnType<typeof createHash>
+  received: ReturnType<typeof createHash>
+  sentBytes: number
+  receivedBytes: number
+  startedAt: number
+  lastEchoAt: number
+  /** the longest wait for echoed data, ms */
+  maxGapMs: number
+  /** every error of the stream, the first one first */
+  errors: Array<{ name: string, message: string, at: number }>
+  stopping: boolean
+  writer: Promise<void>
+  reader: Promise<void>
+}
+const flows = new Map<string, Flow>()
+
+/**
+ * A steady flow on a new echo stream to `peer` (opened with
+ * node.dialProtocol, as an application would): `chunkBytes` random bytes
+ * every `intervalMs`, echoed back, until flow-stop. The stream's first
+ * error is reported at once ({"event":"flow:error","name",...,"at"}).
+ */
+async function flowStart (node: Node, name: string, peer: string, chunkBytes: number, intervalMs: number): Promise<Record<string, unknown>> {
+  if (flows.has(name)) {
+    throw new Error(`a flow named ${name} exists`)
+  }
+  const peerId = peerIdFromString(peer)
+  const stream = await node.dialProtocol(peerId, ECHO_PROTOCOL, { signal: AbortSignal.timeout(10_000), runOnLimitedConnection: true })
+  const connection = node.getConnections(peerId).find(c => c.streams.includes(stream))
+  if (connection == null) {
+    throw new Error('the new stream belongs to no connection of the peer')
+  }
+  const startedAt = Date.now()
+  const flow: Flow = {
+    stream,
+    connection,
+    sent: createHash('sha256'),
+    received: createHash('sha256'),
+    sentBytes: 0,
+    receivedBytes: 0,
+    startedAt,
+    lastEchoAt: startedAt,
+    maxGapMs: 0,
+    errors: [],
+    stopping: false,
+    writer: Promise.resolve(),
+    reader: Promise.resolve()
+  }
+  const fail = (err: any): void => {
+    flow.errors.push({ name: err?.name ?? 'Error', message: err?.message ?? String(err), at: Date.now() })
+    if (flow.errors.length === 1) {
+      emit({ event: 'flow:error', name, errorName: err?.name, error: err?.message, at: Date.now(), sentBytes: flow.sentBytes, receivedBytes: flow.receivedBytes, connection: describe(connection) })
+    }
+  }
+  flow.writer = (async () => {
+    while (!flow.stopping && flow.errors.length === 0) {
+      const chunk = randomBytes(chunkBytes)
+      flow.sent.update(chunk)
+      flow.sentBytes += chunk.byteLength
+      if (!stream.send(chunk)) {
+        await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+      }
+      await new Promise(resolve => setTimeout(resolve, intervalMs))
+    }
+  })().catch(fail)
+  flow.reader = (async () => {
+    for await (const chunk of stream) {
+      const now = Date.now()
+      flow.maxGapMs = Math.max(flow.maxGapMs, now - flow.lastEchoAt)
+      flow.lastEchoAt = now
+      flow.received.update(chunk.subarray())
+      flow.receivedBytes += chunk.byteLength
+    }
+    if (!flow.stopping) {
+      throw new Error('the echo side ended the stream')
+    }
+  })().catch(fail)
+  flows.set(name, flow)
+  return { connection: describe(connection), startedAt }
+}
+
+/**
+ * Stop the named flow: no more writes, close the stream, wait (up to 15 s)
+ * for the echo of everything sent. `intact`: every byte came back, in
+ * order, and the stream saw no error.
+ */
+async function flowStop (name: string): Promise<Record<string, unknown>> {
+  const flow = flows.get(name)
+  if (flow == null) {
+    throw new Error(`no flow named ${name}`)
+  }
+  flows.delete(name)
+  flow.stopping = true
+  await flow.writer
+  if (flow.errors.length === 0) {
+    try {
+      await flow.stream.close({ signal: AbortSignal.timeout(15_000) })
+    } catch (err: any) {
+      flow.errors.push({ name: err.name, message: err.message, at: Date.now() })
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([flow.reader, new Promise(resolve => { timer = setTimeout(resolve, 15_000) })])
+    clearTimeout(timer)
+  } else {
+    flow.stream.abort(new Error('flow stopped after an error'))
+  }
+  const sha256 = flow.sent.digest('hex')
+  const echoed = flow.received.digest('hex')
+  return {
+    sentBytes: flow.sentBytes,
+    receivedBytes: flow.receivedBytes,
+    sha256,
+    echoedSha256: echoed,
+    intact: flow.errors.length === 0 && flow.sentBytes === flow.receivedBytes && sha256 === echoed,
+    maxGapMs: flow.maxGapMs,
+    errors: flow.errors,
+    durationMs: Date.now() - flow.startedAt,
+    streamStatus: flow.stream.status,
+    connection: describe(flow.connection)
+  }
+}
+
 async function handle (node: Node, command: any): Promise<void> {
   const id = command.id
   try {
@@ -518,6 +696,9 @@ async function handle (node: Node, command: any): Promise<void> {
       }
       case 'nat':
         emit({ event: 'result', id, ok: true, nat: node.services.holePunch.getNatProfile(), stunInUse: stunServersInUse(node) })
+        break
+      case 'port-mappings':
+        emit({ event: 'result', id, ok: true, portMappings: portMappingsOf(node), nat: node.services.holePunch.getNatProfile() })
         break
       case 'ping': {
         const rtt = await node.services.ping.ping(peerIdFromString(command.peer), { signal: AbortSignal.timeout(10_000) })
@@ -568,6 +749,18 @@ async function handle (node: Node, command: any): Promise<void> {
       case 'stream-close':
         emit({ event: 'result', id, ok: true, ...(await streamClose(command.name)) })
         break
+      case 'flow-start':
+        emit({ event: 'result', id, ok: true, ...(await flowStart(node, command.name, command.peer, command.chunkBytes ?? 4096, command.intervalMs ?? 50)) })
+        break
+      case 'flow-stop':
+        emit({ event: 'result', id, ok: true, ...(await flowStop(command.name)) })
+        break
+      case 'peer-addrs': {
+        // what the peer store offers a dial to the peer
+        const peer = await node.peerStore.get(peerIdFromString(command.peer))
+        emit({ event: 'result', id, ok: true, addresses: peer.addresses.map(a => ({ multiaddr: a.multiaddr.toString(), isCertified: a.isCertified })) })
+        break
+      }
       case 'dial': {
         const connection = await node.dial(multiaddr(command.target), { signal: AbortSignal.timeout(command.timeoutMs ?? 10_000) })
         emit({ event: 'result', id, ok: true, connection: describe(connection) })

@@ -145,12 +145,113 @@ export const HANDSHAKE_COOKIE_SIZE = 20
 export const HANDSHAKE_MAX_RETRY_RESENDS = 3
 
 /**
- * UDX keepalive on every connection's stream, in ms. Lets an idle connection
- * notice a vanished peer (UDX reports ETIMEDOUT) and keeps NAT bindings open:
- * well below the shortest common UDP binding timeout (30 s, RFC 4787 allows
- * down to 2 min but many home routers use 30 s).
+ * UDX keepalive of every connection's stream, in ms (the `keepaliveInterval`
+ * default). An idle UDX stream sends a 20-byte heartbeat this often and the
+ * peer acknowledges it, so a live idle connection receives at least two
+ * datagrams per interval (the peer's heartbeat and the ack of ours): that is
+ * what the dead timer below watches. 1 s costs 2 datagrams of 48 bytes (IP
+ * and UDP headers included) per second each way per idle connection, about
+ * 100 B/s, and keeps every NAT binding fresh (the shortest common UDP
+ * binding timeout is 30 s). Tailscale pings its best path every 3 s
+ * (heartbeatInterval); ours is shorter because the dead timeout is too.
+ *
+ * A connection with a path key also sends a 40-byte path challenge per
+ * interval (twice per interval while the path is quiet) and answers the
+ * peer's: 2 more datagrams of 68 bytes per second each way. The challenge
+ * leaves through our NAT, so when the NAT moves us to a new public port the
+ * peer sees it within one interval and migrates.
  */
-export const STREAM_KEEPALIVE = 5_000
+export const STREAM_KEEPALIVE = 1_000
+
+/**
+ * How long a connection may hear nothing from its peer before it is closed
+ * with PathDeadError, in ms (the `pathDeadTimeout` default). Nothing means no
+ * UDX packet of the connection's stream (data, ack, heartbeat) and no
+ * verified path response. 5 s is five keepalive intervals, so a live path
+ * must lose about ten datagrams in a row to be judged dead (with 10% loss on
+ * each of four NAT uplinks, about 1 in 10^6 idle periods), and it is close to
+ * tailscale's trust window for a direct path (trustUDPAddrDuration, 6.5 s)
+ * and to QUIC's idle timeouts of a few PTOs, while UDX alone needs about 13 s
+ * (six retransmission timeouts) and never notices on an idle stream.
+ */
+export const PATH_DEAD_TIMEOUT = 5_000
+
+/**
+ * Longest interval between two health checks of a connection, in ms: a
+ * check reads the stream's received-packet counter (no I/O). A dead path is
+ * reported between PATH_DEAD_TIMEOUT and PATH_DEAD_TIMEOUT plus two checks
+ * after its last datagram. Shorter dead timeouts check every tenth of it,
+ * never more often than every 20 ms.
+ */
+export const PATH_HEALTH_TICK = 500
+
+/**
+ * First byte of a path datagram (path challenge and response, see
+ * src/transport/path-message.ts). 0xA8 has the top bits 10, like the
+ * handshake (0xA6) and the punch probes (0xA7), so it is neither STUN (00)
+ * nor UDX (0xFF).
+ */
+export const DATAGRAM_MAGIC_PATH = 0xA8
+
+/** Path datagram format version (byte 1) */
+export const PATH_VERSION = 1
+
+/**
+ * Size of every path datagram, in bytes: 4 header + 4 + 4 stream ids + 4
+ * sequence + 8 nonce + 16 tag. A response is exactly as large as the
+ * challenge it answers: no amplification.
+ */
+export const PATH_DATAGRAM_SIZE = 40
+
+/**
+ * Bytes of HMAC-SHA256 kept in a path datagram: 128 bits, one guess per
+ * datagram for a forger
+ */
+export const PATH_TAG_LENGTH = 16
+
+/**
+ * Shortest path key accepted, in bytes (128 bits). The hole-punch service
+ * derives a 32-byte key from the punch session secret.
+ */
+export const PATH_KEY_MIN_LENGTH = 16
+
+/**
+ * Path datagrams one connection may send per second (challenges, responses
+ * and validation challenges together), and the burst. A peer cannot make us
+ * send more than this, however many challenges it sends; honest traffic is
+ * about 2-4 per second.
+ */
+export const PATH_SEND_RATE = 8
+export const PATH_SEND_BURST = 8
+
+/**
+ * Path datagrams one socket verifies per second (one HMAC each), over all
+ * its connections, and the burst. Datagrams naming an unknown connection are
+ * dropped before any MAC is computed; this caps what forged datagrams for a
+ * known connection cost.
+ */
+export const PATH_VERIFY_RATE = 500
+export const PATH_VERIFY_BURST = 500
+
+/**
+ * Challenges of one connection waiting for their response; the oldest is
+ * forgotten first. Answers arrive within one RTT, so 8 covers several
+ * seconds of challenges on a quiet path.
+ */
+export const PATH_MAX_OUTSTANDING = 8
+
+/**
+ * Width of the anti-replay window over the peer's challenge numbers, in
+ * challenges (IPsec's default): a challenge is accepted once, and only if
+ * it is among the newest PATH_REPLAY_WINDOW numbers seen
+ */
+export const PATH_REPLAY_WINDOW = 64
+
+/**
+ * Migrations one connection may make per minute. A genuine NAT rebinding
+ * needs one; the cap bounds flapping between two addresses that both answer.
+ */
+export const PATH_MAX_MIGRATIONS_PER_MINUTE = 6
 
 /**
  * How long closing a connection waits for the remote to finish its side
@@ -877,6 +978,55 @@ export const PUNCH_LINGER_MS = 2_000
 export const RELAY_RETIRE_POLL_MS = 500
 
 /**
+ * How often the path keeper notes which peers' connections carry
+ * application streams, in ms (no I/O: it reads the connections' stream
+ * lists)
+ */
+export const PATH_ACTIVITY_SAMPLE_MS = 1_000
+
+/**
+ * A peer whose connections carried an application stream within this many
+ * ms is "wanted": when its direct path dies, the service restores it. 30 s
+ * covers request/response traffic with pauses; longer-lived intent is what
+ * the application's keep-alive tag is for.
+ */
+export const PATH_WANTED_WINDOW_MS = 30_000
+
+/**
+ * Delays before each punch that restores a lost direct path, in ms: at
+ * once (a NAT reboot or a moved mapping usually punches again on the first
+ * try), then exponential backoff with ±25% jitter
+ */
+export const REPUNCH_BACKOFF_MS = [0, 2_000, 4_000, 8_000, 16_000, 30_000]
+
+/**
+ * Punches per lost direct path before the relayed path is the path: the
+ * backoff above then has spent about a minute
+ */
+export const REPUNCH_MAX_ATTEMPTS = 6
+
+/**
+ * How long before a time-limited relayed connection (a stock relay's 2
+ * minutes) ends the relay is dialed again for a wanted peer without a
+ * direct path, in s: a circuit dial takes about four relayed RTTs, well
+ * under a second
+ */
+export const RELAY_REDIAL_LEAD_S = 10
+
+/**
+ * How long the direct address of a peer we were connected to stays worth a
+ * direct attempt raced against the relay on the next connect(), in ms. A
+ * peer that is public or behind a full-cone NAT answers there for as long
+ * as its mapping lives; one behind a filtering NAT only while its mapping
+ * towards us is fresh. A failed attempt costs one handshake in the
+ * background, so 10 minutes errs towards trying.
+ */
+export const KNOWN_PATH_TTL_MS = 10 * 60_000
+
+/** Peers whose last direct address we remember (LRU) */
+export const MAX_KNOWN_PATHS = 1_024
+
+/**
  * Peers whose STUN endpoints we use at once (relays first): enough for the
  * mapping test across two servers plus spares, few enough that a node with
  * many connections does not send STUN to all of them
@@ -918,3 +1068,104 @@ export const NAT_REFRESH_TIMEOUT_MS = 30_000
  * one binding request one RTT.
  */
 export const NAT_CLASSIFICATION_MAX_AGE_MS = 2 * NAT_REFRESH_INTERVAL_MS
+
+// ---------------------------------------------------------------------------
+// port mapping (src/nat/port-mapping/)
+// ---------------------------------------------------------------------------
+
+/**
+ * Lifetime we ask the gateway for, in seconds. RFC 6886 recommends 7200 s
+ * (two hours) for NAT-PMP; PCP leaves it to the client. Short enough that a
+ * mapping of a crashed node goes away by itself the same day, long enough
+ * that renewals (at half the granted lifetime) are rare.
+ */
+export const PORT_MAPPING_LIFETIME_S = 7200
+
+/**
+ * Renew a mapping when this share of its granted lifetime has passed.
+ * RFC 6887 section 11.2.1 renews between 1/2 and 5/8 of the lifetime; at
+ * 1/2 a lost renewal still leaves time for the retries.
+ */
+export const PORT_MAPPING_RENEW_FRACTION = 0.5
+
+/**
+ * Never renew more often than this (ms), whatever lifetime the gateway
+ * grants: a gateway that grants a few seconds would otherwise make us send
+ * without pause. miniupnpd's smallest lifetime is 120 s.
+ */
+export const PORT_MAPPING_MIN_RENEW_MS = 10_000
+
+/**
+ * First retransmission timeout of a PCP request, in ms; it doubles after
+ * each send. RFC 6887 section 8.1.1 starts at 3 s for a client with nothing
+ * else to do; the gateway is one LAN hop away (RTT well under 10 ms) and
+ * NAT-PMP (RFC 6886 section 3.1) starts at 250 ms, so we do too: a gateway
+ * without PCP then costs 1.75 s of waiting, not 21 s.
+ */
+export const PCP_INITIAL_RTO_MS = 250
+
+/**
+ * Sends of one PCP request (0, 0.25, 0.75 s), then a last wait of 1 s: a
+ * request fails after 1.75 s. On a LAN, three lost packets in a row mean the
+ * gateway does not speak PCP.
+ */
+export const PCP_MAX_TRANSMISSIONS = 3
+
+/**
+ * How long one NAT-PMP or UPnP request through @achingbrain/nat-port-mapper
+ * may take, in ms. The library's NAT-PMP client never retransmits and its
+ * UPnP client makes one HTTP request per action: a lost packet would
+ * otherwise wait forever.
+ */
+export const PORT_MAPPING_REQUEST_TIMEOUT_MS = 4_000
+
+/**
+ * How long the SSDP search for UPnP gateways listens, in ms. A LAN gateway
+ * answers M-SEARCH in milliseconds (its MX delay is at most 1 s with the
+ * library's search).
+ */
+export const UPNP_DISCOVERY_TIMEOUT_MS = 3_000
+
+/**
+ * After a round in which no gateway mapped the port, try again after this
+ * long (ms), doubling up to PORT_MAPPING_MAX_RETRY_MS. A router whose UPnP
+ * is switched on later, or a network change (which retries at once), ends
+ * the wait.
+ */
+export const PORT_MAPPING_RETRY_MS = 60_000
+
+/** Longest wait between two mapping rounds that found nothing, in ms */
+export const PORT_MAPPING_MAX_RETRY_MS = 30 * 60_000
+
+/**
+ * How long `stop()` waits for the gateway to confirm the deletion of our
+ * mappings, in ms. A router that does not answer keeps the mapping until its
+ * lifetime ends.
+ */
+export const PORT_MAPPING_STOP_TIMEOUT_MS = 2_000
+
+/**
+ * How long a verification of a mapped address may take, in ms (one STUN
+ * transaction with retransmissions, per server tried).
+ */
+export const PORT_MAPPING_VERIFY_TIMEOUT_MS = 8_000
+
+/**
+ * At most this many STUN servers are asked to verify one mapping: the
+ * first that answers settles it; servers that cannot send to another port
+ * (RESPONSE-PORT unsupported) are skipped.
+ */
+export const PORT_MAPPING_VERIFY_MAX_SERVERS = 3
+
+/**
+ * A verified mapping is verified again after this long (ms): routers lose
+ * mappings on reboot without telling (PCP's epoch tells, NAT-PMP's too; UPnP
+ * does not).
+ */
+export const PORT_MAPPING_REVERIFY_MS = 10 * 60_000
+
+/**
+ * When verification could not run (no STUN server known yet, none answers
+ * RESPONSE-PORT), it is tried again after this long (ms).
+ */
+export const PORT_MAPPING_VERIFY_RETRY_MS = 30_000

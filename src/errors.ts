@@ -59,6 +59,23 @@ export class UnexpectedRemotePeerError extends Error {
 }
 
 /**
+ * The path of a udx connection died: nothing arrived from the peer for
+ * longer than the transport's `pathDeadTimeout` (the peer vanished, its NAT
+ * dropped the mapping and no authenticated datagram showed a new one, a
+ * network changed). The connection is closed with this error and so are its
+ * streams; open a new connection (the hole-punch service re-punches when it
+ * wants the peer).
+ */
+export class PathDeadError extends Error {
+  static name = 'PathDeadError'
+
+  constructor (message = 'The direct path to the peer is dead: nothing arrived from it within the dead timeout') {
+    super(message)
+    this.name = 'PathDeadError'
+  }
+}
+
+/**
  * A socket operation was attempted on a socket that was already closed
  */
 export class SocketClosedError extends Error {
@@ -379,5 +396,69 @@ export class PreNegotiationError extends Error {
   constructor (message = 'The upgrader did not propose the pre-negotiated encrypter') {
     super(message)
     this.name = 'PreNegotiationError'
+  }
+}
+
+// ---------------------------------------------------------------------------
+// port mapping (src/nat/port-mapping/)
+// ---------------------------------------------------------------------------
+
+/**
+ * A PCP message (RFC 6887) could not be encoded or decoded; `reason` says
+ * which check failed (machine-readable, e.g. `too-short`, `version`)
+ */
+export class InvalidPcpMessageError extends Error {
+  static name = 'InvalidPcpMessageError'
+  readonly reason: string
+
+  constructor (reason: string, message: string) {
+    super(message)
+    this.name = 'InvalidPcpMessageError'
+    this.reason = reason
+  }
+}
+
+/**
+ * The PCP server answered with an error result (RFC 6887 section 7.4)
+ */
+export class PcpResultError extends Error {
+  static name = 'PcpResultError'
+  /** the result code, e.g. 2 (NOT_AUTHORIZED) */
+  readonly result: number
+  /** how long the server says the error holds, in seconds */
+  readonly lifetime: number
+
+  constructor (result: number, resultName: string, lifetime: number) {
+    super(`The PCP server refused the request: ${resultName} (${result})`)
+    this.name = 'PcpResultError'
+    this.result = result
+    this.lifetime = lifetime
+  }
+}
+
+/**
+ * The gateway did not answer a port-mapping request (PCP, NAT-PMP or UPnP)
+ * in time: it may not speak the protocol, or the protocol is switched off
+ */
+export class PortMappingTimeoutError extends Error {
+  static name = 'PortMappingTimeoutError'
+
+  constructor (message = 'The gateway did not answer the port-mapping request') {
+    super(message)
+    this.name = 'PortMappingTimeoutError'
+  }
+}
+
+/**
+ * No gateway mapped the port with any of the enabled protocols. Nothing to
+ * fix in code: the router has UPnP, NAT-PMP and PCP off (or has none), or
+ * there is no NAT; punching still works without a mapping.
+ */
+export class PortMappingUnavailableError extends Error {
+  static name = 'PortMappingUnavailableError'
+
+  constructor (message = 'No gateway mapped the port: the router speaks none of the enabled port-mapping protocols (UPnP-IGD, NAT-PMP, PCP), or they are switched off') {
+    super(message)
+    this.name = 'PortMappingUnavailableError'
   }
 }

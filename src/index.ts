@@ -5,7 +5,7 @@
  * between peers that both sit behind NATs.
  *
  * - `udx()` is a libp2p transport whose connections run over [udx-native](https://github.com/holepunchto/udx-native) streams (reliable, congestion-controlled streams over UDP) on sockets that this package owns, so the NAT mapping that peers observe is the one it punches with. Addresses look like `/ip4/1.2.3.4/udp/1234/udx`.
- * - `holePunch()` (in progress) coordinates over a circuit-relay-v2 connection and upgrades it to a direct udx connection.
+ * - `holePunch()` coordinates over a circuit-relay-v2 connection and upgrades it to a direct udx connection, keeps it alive (dead-path detection, migration after NAT rebinding, re-punching) and asks the gateway for a port mapping.
  *
  * @example
  *
@@ -32,13 +32,14 @@ import type { Transport } from '@libp2p/interface'
 
 export { UDXTransport, UDX_TRANSPORT_TAG } from './transport/udx-transport.ts'
 export { isUdxMultiaddr, udxMultiaddrToAddress, addressToUdxMultiaddr, registerUdxProtocol, CODE_UDX } from './transport/multiaddr.ts'
-export type { UDXInit, UDXComponents, UDXDialEvents, UDXDialOptions, DirectConnectionOptions } from './transport/types.ts'
+export type { UDXInit, UDXComponents, UDXDialEvents, UDXDialOptions, DirectConnectionOptions, PathMigratedEvent } from './transport/types.ts'
 export type { DatagramSocket, DatagramHandler, RemoteInfo } from './socket/datagram-socket.ts'
 export type { BoundSocket } from './socket/bound-socket.ts'
 export type { NatProfile, MappingBehaviour, FilteringBehaviour, PortAllocation, Reachability, TransportAddress } from './nat/nat-profile.ts'
 export * from './errors.ts'
 export { HolePunchService } from './service/hole-punch-service.ts'
-export type { HolePunch, HolePunchInit, HolePunchComponents, HolePunchEvents, HolePunchProgressEvents, ConnectOptions, PunchInfo, PunchPhase, StunServerAddress, PunchStartEvent, PunchSuccessEvent, PunchFailureEvent } from './service/types.ts'
+export type { HolePunch, HolePunchInit, HolePunchComponents, HolePunchEvents, HolePunchProgressEvents, ConnectOptions, PunchInfo, PunchPhase, StunServerAddress, PunchStartEvent, PunchSuccessEvent, PunchFailureEvent, PathAbandonedEvent, PathLostEvent, PathRestoredEvent, RestoredHow } from './service/types.ts'
+export type { PortMappingInit, PortMappingState, PortMappingProtocol, MappingVerification } from './nat/port-mapping/index.ts'
 export { COORDINATION_PROTOCOL } from './constants.ts'
 
 /**

@@ -165,3 +165,45 @@ export const DELAY_STAGE_READY_TIMEOUT_MS = 20_000
  * (count). More than a few gains nothing on small machines.
  */
 export const SETUP_CONCURRENCY = 8
+
+/**
+ * The UDP ports of the STUN responder that a router's miniupnpd asks for
+ * its external address (`ext_perform_stun`): the standard STUN port and the
+ * next one, for the change-port answers.
+ */
+export const GATEWAY_STUN_PORTS: readonly [number, number] = Object.freeze([3478, 3479]) as readonly [number, number]
+
+/**
+ * Where the internet namespace's gateway STUN responder listens: the
+ * second address of each internet subnet (public hosts start at .10,
+ * routers at .100).
+ */
+export const GATEWAY_STUN_INTERNET_IPS: readonly [string, string] = Object.freeze(['203.0.113.2', '198.51.100.2']) as readonly [string, string]
+
+/**
+ * The host part of the second address a carrier NAT gets on its LAN for
+ * the gateway STUN responder of the router behind it (the carrier is .1,
+ * the router .2).
+ */
+export const GATEWAY_STUN_CARRIER_HOST = 3
+
+/** The TCP port of a lab router's UPnP-IGD HTTP server (miniupnpd's `http_port`) */
+export const UPNP_HTTP_PORT = 5000
+
+/** PCP and NAT-PMP servers listen on this UDP port (RFC 6887, RFC 6886) */
+export const PCP_PORT = 5351
+
+/** SSDP (UPnP discovery) multicast port */
+export const SSDP_PORT = 1900
+
+/**
+ * How long a router's miniupnpd may take to start (ms): it runs its STUN
+ * test first, which waits up to 3 s per round when an answer is lost.
+ */
+export const MINIUPNPD_READY_TIMEOUT_MS = 15_000
+
+/** Default shortest PCP lifetime a lab router grants (s): miniupnpd's own default */
+export const DEFAULT_PCP_MIN_LIFETIME_S = 120
+
+/** Default longest PCP lifetime a lab router grants (s): miniupnpd's own default */
+export const DEFAULT_PCP_MAX_LIFETIME_S = 86_400

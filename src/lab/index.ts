@@ -4,7 +4,8 @@
  * The NAT lab: real Linux NATs in network namespaces, for tests of UDP hole
  * punching. Needs root and `iproute2`, `nftables`, `procps`, `conntrack`;
  * links with a delay also need `iptables`, `gcc` and
- * `libnetfilter-queue-dev`. See docs/NAT-LAB.md.
+ * `libnetfilter-queue-dev`; routers that map ports `miniupnpd-nftables`.
+ * See docs/NAT-LAB.md.
  *
  * @example
  * ```ts
@@ -38,13 +39,15 @@ export type { CleanupOptions, CleanupReport } from './lab-registry.ts'
 export { natTruth, siteTruth } from './nat-truth.ts'
 export { parseConntrack } from './conntrack.ts'
 export { planTopology } from './topology.ts'
-export type { Topology, SiteSpec, HostSpec, RouterSpec, ResolvedNat, InternetPort } from './topology.ts'
+export type { Topology, SiteSpec, HostSpec, RouterSpec, ResolvedNat, ResolvedPortMapping, GatewayStunSpec, InternetPort } from './topology.ts'
+export type { RouterPortMapping } from './port-mapping-daemon.ts'
 export { NAT_TYPES } from './types.ts'
 export type {
   NatType,
   NatOptions,
   LinkOptions,
   SiteOptions,
+  PortMappingOptions,
   PublicHostOptions,
   LabOptions,
   NatTruth,

@@ -6,19 +6,22 @@
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { accessSync, constants as fsConstants, rmSync } from 'node:fs'
-import { delimiter, join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, join } from 'node:path'
 import { parseConntrack } from './conntrack.ts'
 import { startDelayStage } from './delay-stage.ts'
 import { LabDestroyedError, LabRequiresRootError, LabToolMissingError, LabUnknownNameError } from './errors.ts'
 import { LabHost } from './lab-host.ts'
 import { cleanupLabs, labRecordPath, listLabNamespaces, registerLab, removeNamespaces, unregisterLab } from './lab-registry.ts'
+import { MINIUPNPD_PATH, parseMiniupnpdRedirects, startGatewayStun, startMiniupnpd } from './port-mapping-daemon.ts'
 import { inNamespace, runChecked } from './run-command.ts'
 import { runPhases, stepCommand } from './run-setup.ts'
 import { planSetup, planTeardown } from './setup-plan.ts'
 import { planTopology } from './topology.ts'
 import type { LabProcess } from './lab-process.ts'
 import type { CleanupOptions, CleanupReport } from './lab-registry.ts'
-import type { ResolvedNat, SiteSpec, Topology } from './topology.ts'
+import type { RouterPortMapping } from './port-mapping-daemon.ts'
+import type { ResolvedNat, ResolvedPortMapping, SiteSpec, Topology } from './topology.ts'
 import type { ConntrackEntry, LabOptions, LinkOptions, NatTruth } from './types.ts'
 
 /** A site as the lab built it */
@@ -39,6 +42,8 @@ export interface LabSite {
   routerLanIp: string
   lanSubnet: string
   hosts: readonly LabHost[]
+  /** the port-mapping daemon (miniupnpd) of the site router, if it runs one */
+  portMapping?: Readonly<Omit<ResolvedPortMapping, 'stun'>>
   /** what NAT discovery from this site's hosts should find */
   truth: NatTruth
   link: Readonly<Required<LinkOptions>>
@@ -55,6 +60,7 @@ export interface ConntrackOptions {
 
 const BASE_TOOLS: Array<[string, string]> = [['ip', 'iproute2'], ['nft', 'nftables'], ['sysctl', 'procps']]
 const DELAY_TOOLS: Array<[string, string]> = [['iptables-restore', 'iptables'], ['gcc', 'gcc libnetfilter-queue-dev']]
+const PORT_MAPPING_TOOLS: Array<[string, string]> = [['miniupnpd', 'miniupnpd-nftables']]
 
 /** labs of this process, for the last-chance teardown at exit */
 const liveLabs = new Set<Lab>()
@@ -72,6 +78,8 @@ export class Lab {
   readonly #sites: Map<string, LabSite>
   readonly #processes = new Set<LabProcess>()
   #delayStage: LabProcess | undefined
+  /** gateway STUN responders and miniupnpd daemons */
+  #daemons: LabProcess[] = []
   #destroyed = false
   #destroying: Promise<void> | undefined
 
@@ -129,26 +137,38 @@ export class Lab {
 
     const topology = planTopology(id, options)
     const plan = planSetup(topology)
-    requireTools(plan.delayStage != null ? [...BASE_TOOLS, ...DELAY_TOOLS] : BASE_TOOLS)
+    const mapping = topology.sites.some(site => site.router.portMapping != null)
+    requireTools([...BASE_TOOLS, ...(plan.delayStage != null ? DELAY_TOOLS : []), ...(mapping ? PORT_MAPPING_TOOLS : [])])
 
     await cleanupLabs()
     await registerLab(id)
 
     let delayStage: LabProcess | undefined
+    const daemons: LabProcess[] = []
     try {
       await runPhases(plan.phases)
       if (plan.delayStage != null) {
         delayStage = await startDelayStage(plan.delayStage)
       }
+      // port-mapping routers: the STUN responders first (miniupnpd tests
+      // its address at start), then the daemons
+      await Promise.all(topology.gatewayStun.map(async spec => { daemons.push(await startGatewayStun(spec)) }))
+      await Promise.all(topology.sites.map(async (site, index) => {
+        if (site.router.portMapping != null) {
+          daemons.push(await startMiniupnpd(site.router, site.name, id, index))
+        }
+      }))
     } catch (err) {
-      await delayStage?.kill()
+      await Promise.all([delayStage, ...daemons].map(async proc => proc?.kill()))
       await removeNamespaces(topology.namespaces)
+      rmSync(join(tmpdir(), `hpl-lab-${id}`), { recursive: true, force: true })
       await unregisterLab(id)
       throw err
     }
 
     const lab = new Lab(topology, performance.now() - started)
     lab.#delayStage = delayStage
+    lab.#daemons = daemons
     liveLabs.add(lab)
     installExitHook()
     return lab
@@ -223,6 +243,22 @@ export class Lab {
   }
 
   /**
+   * The port mappings a site router's miniupnpd holds now (its DNAT rules):
+   * what UPnP, NAT-PMP and PCP clients on the LAN asked for and have not
+   * deleted, or let expire. Empty for a router without port mapping.
+   */
+  async portMappings (site: string): Promise<RouterPortMapping[]> {
+    this.#assertAlive()
+    const spec = this.site(site)
+    if (spec.portMapping == null) {
+      return []
+    }
+    const [file, ...args] = inNamespace(spec.routerNamespace, ['nft', 'list', 'chain', 'inet', 'miniupnpd', 'prerouting_miniupnpd'])
+    const { stdout } = await runChecked(file, args)
+    return parseMiniupnpdRedirects(stdout)
+  }
+
+  /**
    * Forget every binding of a site's NAT router (or of its carrier NAT):
    * conntrack entries and the cone NAT's mapping tables. Later flows get new
    * mappings as if the router had just started.
@@ -264,12 +300,13 @@ export class Lab {
     const started = performance.now()
     this.#destroyed = true
     liveLabs.delete(this)
-    const processes = [...this.#processes]
+    const processes = [...this.#processes, ...this.#daemons]
     if (this.#delayStage != null) {
       processes.push(this.#delayStage)
     }
     await Promise.all(processes.map(async proc => proc.kill()))
     const left = await removeNamespaces(this.topology.namespaces)
+    rmSync(join(tmpdir(), `hpl-lab-${this.id}`), { recursive: true, force: true })
     await unregisterLab(this.id)
     this.teardownMs = performance.now() - started
     if (left.length > 0) {
@@ -284,12 +321,13 @@ export class Lab {
     }
     this.#destroyed = true
     liveLabs.delete(this)
-    for (const proc of [...this.#processes, ...(this.#delayStage != null ? [this.#delayStage] : [])]) {
+    for (const proc of [...this.#processes, ...this.#daemons, ...(this.#delayStage != null ? [this.#delayStage] : [])]) {
       proc.signal('SIGKILL')
     }
     const { argv, input } = stepCommand(planTeardown(this.topology.namespaces))
     spawnSync(argv[0], ['-force', ...argv.slice(1)], { input, stdio: ['pipe', 'ignore', 'ignore'], timeout: 10_000 })
     rmSync(labRecordPath(this.id), { force: true })
+    rmSync(join(tmpdir(), `hpl-lab-${this.id}`), { recursive: true, force: true })
   }
 
   #natNamespace (site: string, carrier: boolean): string {
@@ -315,6 +353,7 @@ export class Lab {
       routerLanIp: site.router.lanIp,
       lanSubnet: site.router.lanSubnet,
       hosts: Object.freeze(site.hosts.map(host => this.host(host.name))),
+      ...(site.router.portMapping != null ? { portMapping: Object.freeze(withoutStun(site.router.portMapping)) } : {}),
       truth: Object.freeze({ ...site.truth }),
       link: Object.freeze({ ...site.link })
     })
@@ -327,8 +366,13 @@ export class Lab {
   }
 }
 
+function withoutStun ({ stun, ...rest }: ResolvedPortMapping): Omit<ResolvedPortMapping, 'stun'> {
+  return rest
+}
+
 function requireTools (tools: Array<[string, string]>): void {
-  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)
+  // miniupnpd lives in /usr/sbin, which a non-login PATH may lack
+  const dirs = [...(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter), dirname(MINIUPNPD_PATH)]
   for (const [tool, pkg] of tools) {
     const found = dirs.some(dir => {
       try {

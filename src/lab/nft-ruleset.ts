@@ -21,10 +21,19 @@
  *   translated (DNAT) packets only; `input` drops TCP and UDP to the router
  *   itself, so that a closed mapping drops silently as most NATs do.
  *
+ * A router that maps ports (miniupnpd) also gets table `inet miniupnpd` with
+ * the empty chains the daemon fills (its DNAT runs just before the lab's
+ * own, so an explicit mapping wins over a cone NAT's), lets in what the
+ * daemon serves on the LAN side (SSDP, its HTTP port, NAT-PMP/PCP) and the
+ * answers of its STUN test, and does not translate its own packets (a
+ * router's own traffic leaves from its WAN address as it is). A carrier
+ * whose router maps ports lets in that router's STUN test.
+ *
  * The internet namespace gets one table, `bridge lab`, with the random drops
  * of lossy links.
  */
 
+import { GATEWAY_STUN_PORTS, PCP_PORT, SSDP_PORT, UPNP_HTTP_PORT } from './constants.ts'
 import { IFACE } from './topology.ts'
 import type { InternetPort, RouterSpec } from './topology.ts'
 
@@ -35,10 +44,16 @@ const LOSS_SCALE = 10_000
  * The ruleset of a site router or carrier NAT.
  */
 export function routerRuleset (router: RouterSpec): string {
-  const { nat, wanIp, lanSubnet } = router
+  const { nat, wanIp, lanSubnet, portMapping } = router
   const wan = quote(IFACE.wan)
   const lan = quote(IFACE.lan)
-  const lines: string[] = ['flush ruleset', '', 'table ip lab {']
+  const lines: string[] = ['flush ruleset', '']
+
+  if (portMapping != null) {
+    lines.push(...miniupnpdTable())
+  }
+
+  lines.push('table ip lab {')
 
   if (nat.nat === 'none') {
     lines.push(
@@ -118,6 +133,9 @@ export function routerRuleset (router: RouterSpec): string {
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;'
   )
+  if (portMapping != null) {
+    lines.push(`    oifname ${wan} ip saddr ${wanIp} accept`)
+  }
   for (const match of [`oifname ${wan}`, ...(nat.hairpinning ? [`oifname ${lan} ip saddr ${lanSubnet} ct status dnat`] : [])]) {
     if (nat.nat === 'symmetric-seq') {
       // one rule (one counter) per protocol, so TCP flows (to a relay, say)
@@ -158,7 +176,10 @@ export function routerRuleset (router: RouterSpec): string {
     '',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
-    '    ct state established,related accept',
+    '    ct state established,related accept'
+  )
+  lines.push(...portMappingInput(router))
+  lines.push(
     '    meta l4proto { tcp, udp } drop',
     '  }',
     '}',
@@ -166,6 +187,76 @@ export function routerRuleset (router: RouterSpec): string {
   )
 
   return lines.join('\n')
+}
+
+/**
+ * The input rules of a router that runs miniupnpd (what it serves on the
+ * LAN, the answers of its STUN test) or of a carrier that answers its
+ * router's STUN test
+ */
+function portMappingInput (router: RouterSpec): string[] {
+  const { portMapping } = router
+  const wan = quote(IFACE.wan)
+  const lan = quote(IFACE.lan)
+  const lines: string[] = []
+
+  if (portMapping != null) {
+    // the first payload byte is the version: 0 NAT-PMP, 2 PCP
+    if (!portMapping.natPmp) {
+      lines.push(`    iifname ${lan} udp dport ${PCP_PORT} @th,64,8 0 drop`)
+    }
+    if (!portMapping.pcp) {
+      lines.push(`    iifname ${lan} udp dport ${PCP_PORT} @th,64,8 2 drop`)
+    }
+    lines.push(
+      `    iifname ${lan} udp dport { ${SSDP_PORT}, ${PCP_PORT} } accept`,
+      `    iifname ${lan} tcp dport ${UPNP_HTTP_PORT} accept`,
+      `    iifname ${wan} ip saddr { ${portMapping.stun.ips.join(', ')} } udp sport { ${portMapping.stun.ports.join(', ')} } accept`
+    )
+  }
+
+  if (router.gatewayStunIp != null) {
+    lines.push(`    iifname ${lan} ip daddr { ${router.lanIp}, ${router.gatewayStunIp} } udp dport { ${GATEWAY_STUN_PORTS.join(', ')} } accept`)
+  }
+
+  return lines
+}
+
+/**
+ * The table miniupnpd fills (upnp_table_name = upnp_nat_table_name =
+ * miniupnpd): its filter chain (the lab's forward chain already lets DNATed
+ * packets in), its DNAT chain just before the lab's own prerouting, and its
+ * (unused) SNAT chain.
+ */
+function miniupnpdTable (): string[] {
+  return [
+    'table inet miniupnpd {',
+    '  chain miniupnpd {',
+    '  }',
+    '',
+    '  chain prerouting_miniupnpd {',
+    '  }',
+    '',
+    '  chain postrouting_miniupnpd {',
+    '  }',
+    '',
+    '  chain forward {',
+    '    type filter hook forward priority filter - 1; policy accept;',
+    '    jump miniupnpd',
+    '  }',
+    '',
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat - 1; policy accept;',
+    '    jump prerouting_miniupnpd',
+    '  }',
+    '',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat - 1; policy accept;',
+    '    jump postrouting_miniupnpd',
+    '  }',
+    '}',
+    ''
+  ]
 }
 
 /**

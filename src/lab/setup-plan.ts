@@ -120,6 +120,12 @@ function internetLinks (topology: Topology): SetupStep {
       `link set ${port.iface} up`
     )
   }
+  // the gateway STUN responder of routers that map ports
+  for (const stun of topology.gatewayStun.filter(s => s.namespace === topology.internetNamespace)) {
+    for (const ip of stun.ips) {
+      lines.push(`addr add ${ip}/24 dev ${br}`)
+    }
+  }
   return { kind: 'ip-batch', namespace: topology.internetNamespace, lines }
 }
 
@@ -176,6 +182,10 @@ function routerConfig (router: RouterSpec, topology: Topology, lanRoutes: Array<
     `link set ${wan} up`,
     `addr add ${router.lanIp}/${router.lanPrefixLength} dev ${lan}`
   ]
+
+  if (router.gatewayStunIp != null) {
+    lines.push(`addr add ${router.gatewayStunIp}/${router.lanPrefixLength} dev ${lan}`)
+  }
 
   if (router.onInternet) {
     lines.push(...internetRouteLines(topology, wan, router.wanIp))

@@ -16,6 +16,11 @@
 import {
   DEFAULT_BINDING_TIMEOUT_MS,
   DEFAULT_HOSTS_PER_SITE,
+  DEFAULT_PCP_MAX_LIFETIME_S,
+  DEFAULT_PCP_MIN_LIFETIME_S,
+  GATEWAY_STUN_CARRIER_HOST,
+  GATEWAY_STUN_INTERNET_IPS,
+  GATEWAY_STUN_PORTS,
   DEFAULT_SEQUENTIAL_FIRST_PORT,
   DEFAULT_SEQUENTIAL_POOL_SIZE,
   DEFAULT_SEQUENTIAL_PORT_DELTA,
@@ -34,7 +39,7 @@ import {
 import { LabTopologyError } from './errors.ts'
 import { siteTruth } from './nat-truth.ts'
 import { NAT_TYPES } from './types.ts'
-import type { LabOptions, LinkOptions, NatOptions, NatTruth, NatType, PublicHostOptions, SiteOptions } from './types.ts'
+import type { LabOptions, LinkOptions, NatOptions, NatTruth, NatType, PortMappingOptions, PublicHostOptions, SiteOptions } from './types.ts'
 
 /** Interface names inside the namespaces (the same in every lab) */
 export const IFACE = Object.freeze({
@@ -58,6 +63,28 @@ export interface ResolvedNat {
   portDelta: number
   firstPort: number
   poolSize: number
+}
+
+/** A router's port-mapping daemon (miniupnpd), every default filled in */
+export interface ResolvedPortMapping {
+  upnp: boolean
+  natPmp: boolean
+  pcp: boolean
+  igdVersion: 1 | 2
+  minLifetime: number
+  maxLifetime: number
+  /**
+   * The STUN responder the daemon asks for its external address: right
+   * upstream of the router, so that it sees the router's own WAN address
+   */
+  stun: { ips: readonly [string, string], ports: readonly [number, number] }
+}
+
+/** A STUN responder for the miniupnpd of the routers downstream (see gateway-stun.ts) */
+export interface GatewayStunSpec {
+  namespace: string
+  ips: readonly [string, string]
+  ports: readonly [number, number]
 }
 
 export interface HostSpec {
@@ -89,6 +116,13 @@ export interface RouterSpec {
   lanPrefixLength: number
   /** true when the WAN interface is a port of the internet bridge */
   onInternet: boolean
+  /** the router runs miniupnpd (site routers only) */
+  portMapping?: ResolvedPortMapping
+  /**
+   * a carrier whose site router maps ports: its second LAN address, where
+   * it answers that router's STUN test
+   */
+  gatewayStunIp?: string
 }
 
 export interface SiteSpec {
@@ -129,6 +163,8 @@ export interface Topology {
   ports: InternetPort[]
   /** routes to the public LANs of sites without NAT */
   internetRoutes: InternetRoute[]
+  /** the STUN responders the lab runs for the routers' miniupnpd (none without port mapping) */
+  gatewayStun: GatewayStunSpec[]
 }
 
 const HOST_NAME = /^[a-z][a-z0-9]{0,9}$/
@@ -215,6 +251,11 @@ export function planTopology (id: string, options: LabOptions): Topology {
     const link = resolveLink(options, what)
     const carrierNat = options.carrier != null ? resolveNat(options.carrier, `carrier of ${what}`) : undefined
     const hostCount = options.hosts ?? DEFAULT_HOSTS_PER_SITE
+    const portMapping = resolvePortMapping(options.portMapping, what)
+
+    if (portMapping != null && nat.nat === 'none') {
+      throw new LabTopologyError(`${what}: portMapping needs a NAT (nat "none" has nothing to map)`)
+    }
 
     if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > MAX_HOSTS_PER_SITE) {
       throw new LabTopologyError(`${what}: hosts must be an integer from 1 to ${MAX_HOSTS_PER_SITE}, got ${hostCount}`)
@@ -255,7 +296,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
         lanIp: `172.16.${i + 1}.1`,
         lanSubnet: `172.16.${i + 1}.0/24`,
         lanPrefixLength: 24,
-        onInternet: true
+        onInternet: true,
+        ...(portMapping != null ? { gatewayStunIp: `172.16.${i + 1}.${GATEWAY_STUN_CARRIER_HOST}` } : {})
       }
       router = {
         namespace: routerNamespace,
@@ -268,7 +310,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
         lanIp,
         lanSubnet,
         lanPrefixLength,
-        onInternet: false
+        onInternet: false,
+        ...(portMapping != null ? { portMapping: { ...portMapping, stun: { ips: [carrier.lanIp, carrier.gatewayStunIp as string] as const, ports: GATEWAY_STUN_PORTS } } } : {})
       }
       namespaces.push(carrierNamespace, routerNamespace)
       ports.push({ iface: `s${ports.length}`, peerNamespace: carrierNamespace, peerIface: IFACE.wan, ...link })
@@ -283,7 +326,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
         lanIp,
         lanSubnet,
         lanPrefixLength,
-        onInternet: true
+        onInternet: true,
+        ...(portMapping != null ? { portMapping: { ...portMapping, stun: { ips: GATEWAY_STUN_INTERNET_IPS, ports: GATEWAY_STUN_PORTS } } } : {})
       }
       namespaces.push(routerNamespace)
       ports.push({ iface: `s${ports.length}`, peerNamespace: routerNamespace, peerIface: IFACE.wan, ...link })
@@ -325,7 +369,48 @@ export function planTopology (id: string, options: LabOptions): Topology {
     .filter(site => site.router.nat.nat === 'none' && site.carrier == null)
     .map(site => ({ subnet: site.router.lanSubnet, via: site.router.wanIp }))
 
-  return { id, prefix, internetNamespace, namespaces, publicHosts, sites, ports, internetRoutes }
+  const gatewayStun: GatewayStunSpec[] = []
+
+  if (sites.some(site => site.router.portMapping != null && site.router.onInternet)) {
+    gatewayStun.push({ namespace: internetNamespace, ips: GATEWAY_STUN_INTERNET_IPS, ports: GATEWAY_STUN_PORTS })
+  }
+
+  for (const site of sites) {
+    if (site.carrier?.gatewayStunIp != null) {
+      gatewayStun.push({ namespace: site.carrier.namespace, ips: [site.carrier.lanIp, site.carrier.gatewayStunIp], ports: GATEWAY_STUN_PORTS })
+    }
+  }
+
+  return { id, prefix, internetNamespace, namespaces, publicHosts, sites, ports, internetRoutes, gatewayStun }
+}
+
+function resolvePortMapping (options: boolean | PortMappingOptions | undefined, what: string): Omit<ResolvedPortMapping, 'stun'> | undefined {
+  if (options == null || options === false) {
+    return undefined
+  }
+
+  const o = options === true ? {} : options
+  const resolved = {
+    upnp: o.upnp ?? true,
+    natPmp: o.natPmp ?? true,
+    pcp: o.pcp ?? true,
+    igdVersion: o.igdVersion ?? 2,
+    minLifetime: o.minLifetime ?? DEFAULT_PCP_MIN_LIFETIME_S,
+    maxLifetime: o.maxLifetime ?? DEFAULT_PCP_MAX_LIFETIME_S
+  }
+
+  if (!resolved.upnp && !resolved.natPmp && !resolved.pcp) {
+    throw new LabTopologyError(`${what}: portMapping switches every protocol off; leave portMapping out instead`)
+  }
+  if (resolved.igdVersion !== 1 && resolved.igdVersion !== 2) {
+    throw new LabTopologyError(`${what}: portMapping.igdVersion must be 1 or 2, got ${String(resolved.igdVersion)}`)
+  }
+  const { minLifetime, maxLifetime } = resolved
+  if (!Number.isInteger(minLifetime) || !Number.isInteger(maxLifetime) || minLifetime < 1 || maxLifetime < minLifetime) {
+    throw new LabTopologyError(`${what}: portMapping lifetimes must be whole seconds with 1 <= minLifetime <= maxLifetime, got ${minLifetime} and ${maxLifetime}`)
+  }
+
+  return resolved
 }
 
 function resolveNat (options: NatOptions, what: string): ResolvedNat {

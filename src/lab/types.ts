@@ -103,10 +103,67 @@ export interface LinkOptions {
 }
 
 /**
+ * What the port-mapping daemon of a site router (miniupnpd) offers its LAN.
+ * Each protocol can be switched off on its own; miniupnpd serves NAT-PMP
+ * and PCP on one socket, so switching off one of the two drops that
+ * protocol's requests (version 0 or 2) before they reach it: the router
+ * then stays silent to it, as routers without it do.
+ */
+export interface PortMappingOptions {
+  /**
+   * UPnP-IGD (SSDP on the LAN, HTTP control on port 5000)
+   *
+   * @default true
+   */
+  upnp?: boolean
+
+  /**
+   * NAT-PMP (RFC 6886, UDP 5351)
+   *
+   * @default true
+   */
+  natPmp?: boolean
+
+  /**
+   * PCP (RFC 6887, UDP 5351)
+   *
+   * @default true
+   */
+  pcp?: boolean
+
+  /**
+   * The InternetGatewayDevice version the router announces (miniupnpd's
+   * `force_igd_desc_v1` for 1)
+   *
+   * @default 2
+   */
+  igdVersion?: 1 | 2
+
+  /**
+   * The shortest and longest PCP lifetimes the router grants, in seconds
+   *
+   * @default 120 and 86400
+   */
+  minLifetime?: number
+  maxLifetime?: number
+}
+
+/**
  * A site: a NAT router (optionally behind a carrier NAT) and LAN hosts
  * behind it.
  */
 export interface SiteOptions extends NatOptions, LinkOptions {
+  /**
+   * Run a port-mapping daemon (miniupnpd, Debian package
+   * `miniupnpd-nftables`) on the site router: UPnP-IGD, NAT-PMP and PCP on
+   * the LAN side, mapping the router's WAN address. `true` for every
+   * protocol. Behind a carrier NAT the router maps its own WAN address, a
+   * private one, as real routers do (double NAT).
+   *
+   * @default false
+   */
+  portMapping?: boolean | PortMappingOptions
+
   /**
    * Lower-case letters and digits, starting with a letter, at most 8
    * characters. The LAN hosts are named `<name>1`, `<name>2`, ...

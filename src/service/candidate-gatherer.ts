@@ -4,6 +4,7 @@ import { ipFamily } from '../nat/ip.ts'
 import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
 import type { NatMonitor } from './nat-monitor.ts'
 import type { OurCandidates } from './punch-session.ts'
+import type { PortMappingState } from '../nat/port-mapping/types.ts'
 import type { AddressPolicy } from '../punch/address-policy.ts'
 import type { Candidate } from '../punch/plan.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
@@ -14,10 +15,20 @@ export interface CandidateGathererInit {
   policy: AddressPolicy
   /** which interface addresses may be offered as LAN candidates */
   lanAddressFilter?(host: string): boolean
+  /**
+   * Our port mappings (the service's PortMapper): a usable mapping of the
+   * socket's port is the first candidate of all
+   */
+  portMapper?: {
+    usableMappings(family?: 4 | 6): PortMappingState[]
+  }
 }
 
 /**
  * Our candidates for a punch, in ICE's vocabulary:
+ * - mapped: a port mapping the gateway made for the socket (UPnP-IGD,
+ * NAT-PMP, PCP), once verified: reachable from anywhere, so it comes first
+ * (kind `public`, source `port-mapping:<protocol>`)
  * - server-reflexive: the public mappings STUN servers (and peers on direct
  * udx connections) saw, from the NAT profile
  * - host: the socket's interface addresses; public ones are offered to any
@@ -56,12 +67,30 @@ export class CandidateGatherer {
     }
   }
 
+  /** the usable port mappings of a local port, as candidates */
+  private mapped (port: number, family: 4 | 6): Candidate[] {
+    const candidates: Candidate[] = []
+
+    for (const mapping of this.init.portMapper?.usableMappings(family) ?? []) {
+      const external = mapping.external
+
+      if (mapping.internal.port === port && this.init.policy.scope(external.host) === 'public' && !candidates.some(c => c.host === external.host && c.port === external.port)) {
+        candidates.push({ ...external, kind: 'public', source: `port-mapping:${mapping.protocol}` })
+      }
+    }
+
+    return candidates
+  }
+
   candidates (socket: BoundSocket): OurCandidates {
     const { policy } = this.init
     const local = socket.address()
     const shared: Candidate[] = []
     const lan: Candidate[] = []
     const has = (host: string, port: number): boolean => shared.some(c => c.host === host && c.port === port) || lan.some(c => c.host === host && c.port === port)
+
+    // mapped: a verified port mapping of this socket's port
+    shared.push(...this.mapped(local.port, local.family))
 
     // server-reflexive
     for (const address of this.init.nat.getProfile().publicAddresses) {

@@ -1,4 +1,4 @@
-import { AbortError, TypedEventEmitter, isPeerId, serviceCapabilities, setMaxListeners } from '@libp2p/interface'
+import { AbortError, KEEP_ALIVE, TypedEventEmitter, isPeerId, serviceCapabilities, setMaxListeners } from '@libp2p/interface'
 import { lpStream, repeatingTask } from '@libp2p/utils'
 import { CustomProgressEvent } from 'progress-events'
 import {
@@ -8,19 +8,22 @@ import {
   SESSION_ID_LENGTH, STUN_ENDPOINTS_PROTOCOL, STUN_ENDPOINTS_QUERY_TIMEOUT_MS
 } from '../constants.ts'
 import { CoordinationFailedError, GlareError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError, TooManyPunchesError } from '../errors.ts'
+import { PortMapper, StunMappingVerifier } from '../nat/port-mapping/index.ts'
 import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
 import { encodeStunEndpoints } from '../protocol/stun-endpoints-message.ts'
 import { addressPolicy } from '../punch/address-policy.ts'
 import { PunchHistory } from '../punch/history.ts'
 import { ProbeRouter } from '../punch/probe-router.ts'
-import { isWildcard } from '../socket/host-scope.ts'
+import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
 import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts'
 import { UDXTransport } from '../transport/udx-transport.ts'
 import { CandidateGatherer } from './candidate-gatherer.ts'
 import { CoordinationChannel } from './coordination-channel.ts'
 import { openCoordinationStream } from './coordination-stream.ts'
+import { KnownPaths } from './known-paths.ts'
 import { NatMonitor } from './nat-monitor.ts'
+import { PathKeeper } from './path-keeper.ts'
 import { PeerPunch } from './peer-punch.ts'
 import { ProbeRate } from './probe-rate.ts'
 import { PunchSession } from './punch-session.ts'
@@ -31,6 +34,7 @@ import type { OpenedCoordinationStream } from './coordination-stream.ts'
 import type { OurCandidates } from './punch-session.ts'
 import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo, StunServerAddress } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
+import type { PortMappingState } from '../nat/port-mapping/index.ts'
 import type { StunServerSet } from '../nat/stun/server-set.ts'
 import type { AbortReason, CoordinationMessage } from '../protocol/messages.ts'
 import type { AddressPolicy } from '../punch/address-policy.ts'
@@ -45,6 +49,7 @@ interface ServiceMetrics {
   punches: CounterGroup
   refusals: CounterGroup
   active: { update(value: number): void }
+  paths: CounterGroup
 }
 
 /**
@@ -56,8 +61,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   private readonly init: HolePunchInit
   private readonly log: Logger
   private readonly router = new ProbeRouter()
+  private readonly knownPaths = new KnownPaths()
+  private paths?: PathKeeper
   private readonly history = new PunchHistory()
   private readonly nat: NatMonitor
+  private readonly portMapper: PortMapper
   /** the one punch per remote peer, whoever started it */
   private readonly punches = new Map<string, PeerPunch>()
   private readonly slots: PunchSlots
@@ -84,12 +92,27 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('libp2p:udx:hole-punch')
+    // ask the gateway for a mapped port (PCP, NAT-PMP, UPnP-IGD) of every
+    // udx listen socket that can reach it (not one bound to loopback)
+    this.portMapper = new PortMapper({ logger: components.logger }, {
+      ...init.portMapping,
+      targets: () => (this.transport?.getListenSockets() ?? [])
+        .filter(socket => !isLocalOnly(socket.address().host))
+        .map(socket => ({ port: socket.address().port, family: socket.address().family })),
+      verifier: new StunMappingVerifier({ logger: components.logger }, {
+        socket: (port, family) => this.transport?.getListenSockets().find(s => s.address().port === port && s.address().family === family),
+        openSocket: (family) => (this.transport as UDXTransport).pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
+        closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket as BoundSocket) },
+        servers: () => this.nat.getServers()
+      })
+    })
     this.nat = new NatMonitor({
       logger: components.logger,
       servers: () => this.stunServerList(),
       socket: () => this.transport?.getListenSockets()[0],
       openSocket: (family) => (this.transport as UDXTransport).pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
-      closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket) }
+      closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket) },
+      portMapper: this.portMapper
     })
     this.slots = new PunchSlots({
       maxOutbound: init.maxOutboundPunches ?? DEFAULT_MAX_OUTBOUND_PUNCHES,
@@ -103,7 +126,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     const policy = addressPolicy(init.addressScope)
     this.policy = policy
     this.stunSources = new StunSources({ log: this.log, policy })
-    this.gatherer = new CandidateGatherer({ nat: this.nat, policy, lanAddressFilter: init.lanAddressFilter })
+    this.gatherer = new CandidateGatherer({ nat: this.nat, policy, lanAddressFilter: init.lanAddressFilter, portMapper: this.portMapper })
     this.sendLimits = {
       maxDatagrams: init.maxSessionDatagrams ?? DEFAULT_MAX_SESSION_DATAGRAMS,
       maxBytes: init.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES,
@@ -124,6 +147,10 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
         }),
         active: components.metrics.registerMetric('libp2p_udx_hole_punch_active', {
           help: 'Hole punches in progress'
+        }),
+        paths: components.metrics.registerCounterGroup('libp2p_udx_hole_punch_paths_total', {
+          label: 'event',
+          help: 'Direct paths lost, re-punches and their successes, migrations, relay re-dials'
         })
       }
     }
@@ -147,6 +174,29 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.transport = transport
     this.shutdownController = new AbortController()
     setMaxListeners(Infinity, this.shutdownController.signal)
+
+    // the paths of punched peers over time
+    this.paths = new PathKeeper({
+      log: this.log,
+      connections: (peer) => this.components.connectionManager.getConnections(peer),
+      dialRelay: async (circuit, signal) => this.components.connectionManager.openConnection(circuit, { signal, force: true }),
+      repunch: async (peer, signal) => this.connect(peer, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.init.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS)]) }),
+      isKeptAlive: async (peer) => {
+        const tags = (await this.components.peerStore.get(peer)).tags
+        return [...tags.keys()].some(tag => tag === KEEP_ALIVE || tag.startsWith(`${KEEP_ALIVE}-`))
+      },
+      refreshNat: async (signal) => this.nat.refresh({ signal }),
+      lost: (detail) => {
+        // the address died with the path: no direct race against it
+        this.knownPaths.forget(detail.peer.toString())
+        this.safeDispatchEvent('path:lost', { detail })
+      },
+      restored: (detail) => { this.safeDispatchEvent('path:restored', { detail }) },
+      abandoned: (detail) => { this.safeDispatchEvent('path:abandoned', { detail }) },
+      count: (what) => { this.metrics?.paths.increment({ [what]: true }) },
+      signal: this.shutdownController.signal
+    })
+    this.paths.start()
 
     // probes and STUN share every socket of the transport
     this.removeHandlers.push(transport.pool.addSocketHandler(socket => this.router.handlerFor(socket)))
@@ -206,7 +256,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
         return
       }
 
-      await this.nat.refresh(options).catch(err => {
+      await this.refreshNatAndMappings(options).catch(err => {
         this.log('NAT discovery failed - %e', err)
       })
     }, this.init.natRefreshInterval ?? NAT_REFRESH_INTERVAL_MS, {
@@ -214,6 +264,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       timeout: NAT_REFRESH_TIMEOUT_MS
     })
     this.natRefresh.start()
+    await this.portMapper.start()
   }
 
   async stop (): Promise<void> {
@@ -221,6 +272,8 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.shutdownController.abort(new AbortError('The hole-punch service is stopping'))
+    this.paths?.stop()
+    this.paths = undefined
     const running = [...this.punches.values()]
     for (const punch of running) {
       punch.controller.abort(new AbortError('The hole-punch service is stopping'))
@@ -231,6 +284,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
 
     this.natRefresh?.stop()
     this.natRefresh = undefined
+    await this.portMapper.stop()
     this.stunServers?.stop()
     this.stunServers = undefined
     await Promise.all(this.stunPorts.splice(0).map(async socket => this.transport?.pool.closeSocket(socket)))
@@ -264,6 +318,24 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     return this.nat.getProfile().publicAddresses
   }
 
+  /**
+   * Observe our NAT again, then verify the port mappings nobody could check
+   * yet (verification needs a STUN server, which discovery just found)
+   */
+  private async refreshNatAndMappings (options: AbortOptions = {}): Promise<void> {
+    await this.nat.refresh(options)
+
+    if (this.portMapper.mappings().some(m => m.verification === 'unknown')) {
+      await this.portMapper.verifyAll(options).catch(err => {
+        this.log('verifying the port mappings failed - %e', err)
+      })
+    }
+  }
+
+  getPortMappings (): PortMappingState[] {
+    return this.portMapper.mappings()
+  }
+
   async connect (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions = {}): Promise<Connection> {
     if (!this.started || this.transport == null) {
       throw new NoUdxTransportError('The hole-punch service is not started: call node.start() first')
@@ -284,6 +356,84 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   private async connectWith (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
+    const known = this.knownDirectAddress(peer)
+
+    if (known == null) {
+      return this.connectViaRelay(peer, options, signal)
+    }
+
+    // happy eyeballs: we reached this peer directly not long ago, so its
+    // last direct address is raced against the relay (and the punch)
+    const started = Date.now()
+    options.onProgress?.(new CustomProgressEvent('hole-punch:direct-race', { address: known.toString() }))
+    const viaRelay = new AbortController()
+    const viaDirect = new AbortController()
+    const relayed = this.connectViaRelay(peer, options, AbortSignal.any([signal, viaRelay.signal]))
+    const direct = this.dialKnownAddress(known, AbortSignal.any([signal, viaDirect.signal]))
+    relayed.catch(() => {})
+    direct.catch(() => {})
+
+    try {
+      const winner = await Promise.any([
+        direct.then(connection => ({ connection, direct: true })),
+        relayed.then(connection => ({ connection, direct: false }))
+      ])
+
+      if (winner.direct) {
+        this.log('the direct attempt to %a won the race against the relay', known)
+        viaRelay.abort(new AbortError('The direct attempt to a known address won'))
+        this.paths?.onDirect(winner.connection.remotePeer, winner.connection, this.relayedConnection(winner.connection.remotePeer))
+        this.knownPaths.remember(winner.connection.remotePeer.toString(), winner.connection.remoteAddr)
+        options.onProgress?.(new CustomProgressEvent('hole-punch:direct', { durationMs: Date.now() - started }))
+      } else {
+        viaDirect.abort(new AbortError('The relay and punch won'))
+      }
+
+      return winner.connection
+    } catch (err: any) {
+      // both failed: the relay's error says more
+      throw err instanceof AggregateError ? err.errors[1] : err
+    }
+  }
+
+  /**
+   * The last direct address of the peer `peer` names, when it is fresh and
+   * we hold no direct connection to the peer
+   */
+  private knownDirectAddress (peer: PeerId | Multiaddr | Multiaddr[]): Multiaddr | undefined {
+    const target = isPeerId(peer) ? peer.toString() : (Array.isArray(peer) ? peer : [peer]).map(ma => ma.getComponents().findLast(c => c.name === 'p2p')?.value).find(id => id != null)
+
+    if (target == null) {
+      return undefined
+    }
+
+    const known = this.knownPaths.get(target)
+
+    if (known == null || this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === target && c.status === 'open' && c.limits == null)) {
+      return undefined
+    }
+
+    return known
+  }
+
+  /**
+   * Dial a known direct address through our transport. Not through the
+   * connection manager: its dial queue merges dials to one peer, so the
+   * direct attempt would wait for the relay dial instead of racing it. The
+   * connection still joins the connection manager (the upgrader announces
+   * it) and passes the connection gater's upgrade checks.
+   */
+  private async dialKnownAddress (addr: Multiaddr, signal: AbortSignal): Promise<Connection> {
+    const upgrader = this.components.upgrader
+
+    if (this.transport == null || upgrader == null) {
+      throw new CoordinationFailedError('No udx transport or upgrader to dial a known direct address with')
+    }
+
+    return this.transport.dial(addr, { signal, upgrader })
+  }
+
+  private async connectViaRelay (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
     let peerId: PeerId
 
     if (isPeerId(peer)) {
@@ -463,6 +613,9 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     punch.onProgress(new CustomProgressEvent('hole-punch:direct', { durationMs }))
     this.safeDispatchEvent('punch:success', { detail: { peer: punch.peer, side, durationMs, strategy, connection } })
 
+    this.paths?.onDirect(punch.peer, connection, this.relayedConnection(punch.peer))
+    this.knownPaths.remember(punch.peer.toString(), connection.remoteAddr)
+
     if (this.init.closeRelayedConnection !== false) {
       this.retireRelayedConnection(punch.peer, connection)
     }
@@ -480,7 +633,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     // history learns only from genuine punch failures: our punch ran and
     // found no path (not aborts, refusals, the peer's ABORT, or a skip that
     // history itself decided)
-    if (session != null && error instanceof PunchFailedError && error.reason === 'no-path') {
+    // (nor failures while a lost direct path is being restored: the pair
+    // punched minutes ago, the outage explains them, and counting them
+    // would make history skip the peer just when its path comes back)
+    const recovering = this.paths?.state(punch.peer) === 'recovering'
+    if (session != null && error instanceof PunchFailedError && error.reason === 'no-path' && !recovering) {
       this.record(session, false, durationMs)
     }
 
@@ -492,6 +649,13 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
 
     if (error instanceof PunchFailedError && error.reason === 'no-strategy') {
       this.warnAboutNat()
+    }
+
+    // no direct path: the relayed connection is the path, kept across the
+    // relay's limits while the peer is wanted
+    const relayed = this.relayedConnection(punch.peer)
+    if (error instanceof PunchFailedError && relayed != null) {
+      this.paths?.onRelayedOnly(punch.peer, relayed)
     }
 
     this.safeDispatchEvent('punch:failure', { detail: { peer: punch.peer, side, durationMs, strategy: session?.plan?.strategy, reason: error.message, error } })
@@ -647,6 +811,8 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       log: this.log,
       signal: AbortSignal.any([punch.controller.signal, this.shutdownController.signal]),
       isShuttingDown: () => !this.started,
+      pathMigration: this.init.pathMigration !== false,
+      onMigrated: (connection) => { this.paths?.onMigrated(punch.peer, connection) },
       onProgress: punch.onProgress
     })
   }
@@ -757,7 +923,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
           // a full discovery costs ports of a sequential NAT and competes
           // with punches: only while we lack a second server
           if (added && this.started && this.nat.getServers().length < 2) {
-            void this.nat.refresh({ signal: this.shutdownController.signal }).catch(err => {
+            void this.refreshNatAndMappings({ signal: this.shutdownController.signal }).catch(err => {
               this.log('NAT discovery with the STUN servers of %p failed - %e', peerId, err)
             })
           }

@@ -12,6 +12,7 @@ import type { DiscoverNatOptions, NatDiscovery } from '../nat/discovery/discover
 import type { BindingClient } from '../nat/discovery/runner.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { Observation } from '../nat/observation.ts'
+import type { PortMappingState } from '../nat/port-mapping/types.ts'
 import type { LookupAddress } from '../nat/stun/resolve.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
@@ -48,6 +49,17 @@ export interface NatMonitorInit {
    * `dns.promises.lookup(host, { all: true })`). A seam for tests.
    */
   lookup?(host: string): Promise<LookupAddress[]>
+  /**
+   * Our port mappings (the service's PortMapper). A usable mapping (verified,
+   * or verification switched off, and not behind another NAT) of the main
+   * socket's family makes the profile `public`, with the mapped address
+   * first among the public addresses: peers reach us on it whatever the NAT
+   * does, so the planner treats our side as open.
+   */
+  portMapper?: {
+    mappings(): PortMappingState[]
+    usableMappings(family?: 4 | 6): PortMappingState[]
+  }
 }
 
 /**
@@ -85,8 +97,20 @@ export class NatMonitor {
     this.freshening = new SharedRun(async signal => this.freshen(signal), 'Waiting for a fresh NAT profile was aborted')
   }
 
+  /**
+   * The profile: what discovery found, and `public` through a usable port
+   * mapping (see `portMapper`)
+   */
   getProfile (): NatProfile {
-    return this.profile
+    return this.withMapping(this.profile)
+  }
+
+  /**
+   * Our port mappings with their verification state (empty without a port
+   * mapper)
+   */
+  portMappings (): PortMappingState[] {
+    return this.init.portMapper?.mappings() ?? []
   }
 
   /**
@@ -103,7 +127,7 @@ export class NatMonitor {
    * counts the servers as given.
    */
   advice (): NatAdvice {
-    return natAdvice(this.profile, { serversKnown: this.lastServers?.length ?? this.configuredServers().length })
+    return natAdvice(this.getProfile(), { serversKnown: this.lastServers?.length ?? this.configuredServers().length })
   }
 
   isStale (): boolean {
@@ -118,18 +142,18 @@ export class NatMonitor {
    */
   async fresh (options?: AbortOptions): Promise<NatProfile> {
     if (!this.isStale()) {
-      return this.profile
+      return this.getProfile()
     }
 
     try {
-      return await this.freshening.join(options?.signal)
+      return this.withMapping(await this.freshening.join(options?.signal))
     } catch (err: any) {
       if (options?.signal?.aborted === true) {
         throw err.name === 'AbortError' ? err : new AbortError('Waiting for a fresh NAT profile was aborted')
       }
 
       this.log('could not refresh the NAT profile - %e', err)
-      return this.profile
+      return this.getProfile()
     }
   }
 
@@ -139,7 +163,34 @@ export class NatMonitor {
    * aborted only when every caller has gone.
    */
   async refresh (options?: AbortOptions): Promise<NatProfile> {
-    return this.refreshing.join(options?.signal)
+    return this.withMapping(await this.refreshing.join(options?.signal))
+  }
+
+  /**
+   * `profile` as peers should see it: reachable on a usable mapping of the
+   * main socket's port (mapped addresses first, repeats removed)
+   */
+  private withMapping (profile: NatProfile): NatProfile {
+    const local = this.init.socket()?.address()
+
+    if (local == null) {
+      return profile
+    }
+
+    // the mappings of the main socket's port: the profile describes that socket
+    const mapped = this.init.portMapper?.usableMappings(local.family).filter(m => m.internal.port === local.port).map(m => ({ ...m.external })) ?? []
+
+    if (mapped.length === 0) {
+      return profile
+    }
+
+    const rest = profile.publicAddresses.filter(a => !mapped.some(m => m.host === a.host && m.port === a.port))
+
+    return {
+      ...profile,
+      reachability: 'public',
+      publicAddresses: [...mapped, ...rest].slice(0, MAX_PUBLIC_ADDRESSES)
+    }
   }
 
   private async freshen (signal: AbortSignal): Promise<NatProfile> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { hkdfSync, randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
 import { COORDINATION_VERSION, EARLY_MAX_ACKS, EARLY_PLAN_RTT_MS, FEATURE_DIRECT_NOISE, FEATURE_EARLY_PROBES, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
@@ -27,6 +27,9 @@ import type { ProgressOptions } from 'progress-events'
  * CoordinationFailedError (with the original as `cause`)
  */
 const OUR_ERRORS = new Set(['AbortError', 'PunchFailedError', 'PunchAbortedByPeerError', 'UnexpectedRemotePeerError', 'CoordinationFailedError', 'PlanRejectedError', 'GlareError'])
+
+/** HKDF info of the direct connection's path key */
+const PATH_KEY_INFO = 'libp2p-udp-holepunch path key'
 
 /** What a peer did wrong, for the errors that name a protocol violation */
 const VIOLATIONS = new Set(['InvalidCoordinationMessageError', 'CoordinationMessageTooLargeError', 'UnsupportedCoordinationVersionError'])
@@ -67,6 +70,10 @@ export interface PunchSessionInit extends ProgressOptions<HolePunchProgressEvent
   /** true once the service is stopping (ABORT SHUTTING_DOWN instead of CANCELLED) */
   isShuttingDown(): boolean
   attempt?: number
+  /** give direct connections a path key (migration after NAT rebinding) */
+  pathMigration: boolean
+  /** the direct connection followed the peer to a new address (NAT rebinding) */
+  onMigrated?(connection: Connection): void
 }
 
 /**
@@ -212,7 +219,7 @@ export class PunchSession {
       const path = await this.punch(early ? startingNow(plan) : plan, sessionId, secret, socket, prefound)
 
       // 8. dial the direct path as the Noise initiator
-      return this.upgrade(path, answer.streamId, true, (offer.features & answer.features & FEATURE_DIRECT_NOISE) !== 0)
+      return this.upgrade(path, answer.streamId, true, (offer.features & answer.features & FEATURE_DIRECT_NOISE) !== 0, pathKeyOf(secret, sessionId))
     })
   }
 
@@ -264,7 +271,7 @@ export class PunchSession {
       let upgrading: Promise<Connection> | undefined
       if (pathFirst != null && early != null) {
         early.release()
-        upgrading = this.upgrade(this.keep(early, pathFirst), offer.streamId, false, (answer.features & FEATURE_DIRECT_NOISE) !== 0)
+        upgrading = this.upgrade(this.keep(early, pathFirst), offer.streamId, false, (answer.features & FEATURE_DIRECT_NOISE) !== 0, pathKeyOf(offer.secret, offer.sessionId))
         upgrading.catch(() => {})
       }
 
@@ -326,7 +333,7 @@ export class PunchSession {
       }
 
       // 8. accept the direct path as the Noise responder
-      return this.upgrade(path, offer.streamId, false, (answer.features & FEATURE_DIRECT_NOISE) !== 0)
+      return this.upgrade(path, offer.streamId, false, (answer.features & FEATURE_DIRECT_NOISE) !== 0, pathKeyOf(offer.secret, offer.sessionId))
     })
   }
 
@@ -459,13 +466,14 @@ export class PunchSession {
     return FEATURE_EARLY_PROBES | (this.init.transport.canPreNegotiate() ? FEATURE_DIRECT_NOISE : 0)
   }
 
-  private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }, remoteStreamId: number, initiator: boolean, preNegotiated: boolean): Promise<Connection> {
+  private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }, remoteStreamId: number, initiator: boolean, preNegotiated: boolean, pathKey: Uint8Array): Promise<Connection> {
     this.phase = 'upgrading'
     this.init.onProgress?.(new CustomProgressEvent('hole-punch:upgrade'))
     const localStreamId = this.localStreamId as number
     // connectDirect owns the stream id from here on: it releases it if it fails
     this.localStreamId = undefined
     const timeout = AbortSignal.timeout(UPGRADE_TIMEOUT_MS)
+    let upgraded: Connection | undefined
 
     try {
       const connection = await this.init.transport.connectDirect({
@@ -477,12 +485,21 @@ export class PunchSession {
         expectedPeer: this.peer,
         closeSocketOnClose: path.extraSocket,
         preNegotiated,
+        pathKey: this.init.pathMigration ? pathKey : undefined,
+        onMigrated: (event) => {
+          this.log('the direct connection to %p moved from %s:%d to %s:%d', this.peer, event.from.host, event.from.port, event.to.host, event.to.port)
+          if (upgraded != null) {
+            this.init.onMigrated?.(upgraded)
+          }
+        },
         signal: AbortSignal.any([this.signal, timeout])
       })
 
       if (connection.status !== 'open') {
         throw new CoordinationFailedError(`The direct connection to ${this.peer.toString()} closed during its upgrade`)
       }
+
+      upgraded = connection
 
       return connection
     } catch (err: any) {
@@ -765,6 +782,15 @@ async function firstPath (run: Promise<PunchPath>, next: Promise<CoordinationMes
     run.then(path => path, () => next.then(() => undefined, () => undefined)),
     next.then(() => undefined, () => undefined)
   ])
+}
+
+/**
+ * The direct connection's path key (path challenges, migration): both sides
+ * derive it from the session secret they exchanged over the relayed,
+ * Noise-encrypted connection, bound to the session id
+ */
+function pathKeyOf (secret: Uint8Array, sessionId: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', secret, sessionId, PATH_KEY_INFO, 32))
 }
 
 function publicIps (info: PeerPunchInfo): Set<string> {

@@ -1,4 +1,6 @@
+import type { PathAbandonedEvent, PathLostEvent, PathRestoredEvent } from './path-keeper.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
+import type { PortMappingInit, PortMappingState } from '../nat/port-mapping/index.ts'
 import type { AddressScopeOverride } from '../punch/address-policy.ts'
 import type { PunchStrategy } from '../punch/plan.ts'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, Metrics, PeerId, PeerStore, Transport, TypedEventTarget, Upgrader } from '@libp2p/interface'
@@ -149,6 +151,31 @@ export interface HolePunchInit {
   timeout?: number
 
   /**
+   * Let a punched connection follow its peer when the peer's NAT moves it to
+   * a new public address (authenticated path challenges under a key derived
+   * from the punch, docs/PROTOCOL.md section 13). It costs one loopback hop
+   * per outgoing packet of the connection (udx-native resends a lost packet
+   * only to its first address, so the connection sends through a relay
+   * whose exit can move): about a third more CPU per byte sent. With
+   * `false` a rebinding kills the connection within the dead timeout and
+   * the peer is punched again.
+   *
+   * @default true
+   */
+  pathMigration?: boolean
+
+  /**
+   * Port mapping: ask the default gateway to map the udx listen ports for
+   * UDP (PCP, NAT-PMP, UPnP-IGD), verify the mapped address with a STUN
+   * server, renew it, and delete it on stop. A verified mapping is our best
+   * candidate and makes our side open to the planner (docs/NAT-DISCOVERY.md,
+   * "Port mapping"). `{ enabled: false }` turns it off.
+   *
+   * @default { enabled: true, pcp: true, natPmp: true, upnp: true, verify: true }
+   */
+  portMapping?: PortMappingInit
+
+  /**
    * Close the relayed connection once a direct one is up and the relayed
    * connection has no open streams left
    *
@@ -195,7 +222,8 @@ export type HolePunchProgressEvents =
   ProgressEvent<'punch:path-found', { host: string, port: number }> |
   ProgressEvent<'hole-punch:upgrade'> |
   ProgressEvent<'hole-punch:direct', { durationMs: number }> |
-  ProgressEvent<'hole-punch:fallback', { reason: string }>
+  ProgressEvent<'hole-punch:fallback', { reason: string }> |
+  ProgressEvent<'hole-punch:direct-race', { address: string }>
 
 export interface ConnectOptions extends AbortOptions, ProgressOptions<HolePunchProgressEvents> {
   /**
@@ -208,6 +236,8 @@ export interface ConnectOptions extends AbortOptions, ProgressOptions<HolePunchP
 }
 
 export interface PunchStartEvent { peer: PeerId, side: 'initiator' | 'responder' }
+export type { PathAbandonedEvent, PathLostEvent, PathRestoredEvent, RestoredHow } from './path-keeper.ts'
+
 export interface PunchSuccessEvent { peer: PeerId, side: 'initiator' | 'responder', durationMs: number, strategy: string, connection: Connection }
 export interface PunchFailureEvent { peer: PeerId, side: 'initiator' | 'responder', durationMs: number, strategy?: string, reason: string, error: Error }
 
@@ -215,6 +245,26 @@ export interface HolePunchEvents {
   'punch:start': CustomEvent<PunchStartEvent>
   'punch:success': CustomEvent<PunchSuccessEvent>
   'punch:failure': CustomEvent<PunchFailureEvent>
+  /**
+   * The direct connection to a peer we still want (it carried an
+   * application stream within the last 30 s, or the peer is tagged
+   * keep-alive) closed with an error, e.g. PathDeadError: the service
+   * restores a path (docs/ARCHITECTURE.md, "Paths over time")
+   */
+  'path:lost': CustomEvent<PathLostEvent>
+  /**
+   * A peer is reachable again after `path:lost` (`re-punch`: a new direct
+   * connection; `relay`: the relay was dialed again and the punch is still
+   * being retried), or its direct connection followed it to a new address
+   * (`migration`)
+   */
+  'path:restored': CustomEvent<PathRestoredEvent>
+  /**
+   * After `path:lost`, every punch to restore a direct path failed (6
+   * attempts over about a minute): the relayed connection, if any, stays the
+   * path; a later connect() or background upgrade may try again
+   */
+  'path:abandoned': CustomEvent<PathAbandonedEvent>
 }
 
 /**
@@ -233,4 +283,10 @@ export interface HolePunch extends TypedEventTarget<HolePunchEvents> {
   refreshNat(options?: AbortOptions): Promise<NatProfile>
   /** the public addresses of our udx socket as last observed */
   getPublicAddresses(): TransportAddress[]
+  /**
+   * The udx ports the gateway mapped for us (PCP, NAT-PMP, UPnP-IGD), with
+   * their verification state; empty when the gateway maps nothing or port
+   * mapping is off
+   */
+  getPortMappings(): PortMappingState[]
 }

@@ -37,6 +37,8 @@ export class SocketPool {
   private readonly listening = new Set<BoundSocket>()
   private readonly ephemeral = new Map<4 | 6, BoundSocket>()
   private readonly extra = new Set<BoundSocket>()
+  /** the loopback relay socket of a socket (loopbackFor), closed with it */
+  private readonly loopbacks = new Map<BoundSocket, BoundSocket>()
   private readonly handlerFactories: SocketHandlerFactory[] = []
   private readonly removers = new Map<BoundSocket, Array<() => void>>()
   /** closes of sockets the pool dropped on its own (rebinds), awaited by close() */
@@ -124,6 +126,8 @@ export class SocketPool {
   async closeSocket (socket: BoundSocket): Promise<void> {
     this.listening.delete(socket)
     this.extra.delete(socket)
+    const loopback = this.loopbacks.get(socket)
+    this.loopbacks.delete(socket)
 
     for (const [family, s] of this.ephemeral) {
       if (s === socket) {
@@ -132,7 +136,35 @@ export class SocketPool {
     }
 
     this.rememberClosed(socket.address().port)
-    await this.discard(socket)
+    await Promise.all([this.discard(socket), loopback?.close()])
+  }
+
+  /**
+   * A socket on the loopback side of `socket`, for relay streams that only
+   * this process sends to (see src/transport/movable-path.ts): bound to the
+   * same IP on port 0, or to 127.0.0.1 / ::1 when `socket` is bound to a
+   * wildcard. Made on first use, one per socket, closed with `socket`. It
+   * gets no datagram handlers and is not one of `allSockets()`: nothing but
+   * UDX relay streams use it.
+   */
+  loopbackFor (socket: BoundSocket): BoundSocket {
+    let loopback = this.loopbacks.get(socket)
+
+    if (loopback == null) {
+      const { host, family } = socket.address()
+      const anyLoopback = family === 6 ? '::1' : '127.0.0.1'
+      const loopbackHost = isWildcard(host) ? anyLoopback : host
+      loopback = new BoundSocket({
+        udx: this.udx,
+        host: loopbackHost,
+        port: 0,
+        log: this.logger.forComponent(`libp2p:udx:socket:loopback:${loopbackHost.includes(':') ? `[${loopbackHost}]` : loopbackHost}`),
+        metrics: this.metrics
+      })
+      this.loopbacks.set(socket, loopback)
+    }
+
+    return loopback
   }
 
   /**

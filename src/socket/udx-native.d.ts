@@ -74,7 +74,13 @@ declare module 'udx-native' {
     setInteractive (bool: boolean): void
     setKeepalive (ms: number): void
     connect (socket: UDXSocket, remoteId: number, port: number, host?: string, opts?: { ack?: number }): void
-    changeRemote (socket: UDXSocket, remoteId: number, port: number, host?: string): Promise<void>
+    /**
+     * Resolves once the packets in flight to the old remote were acked; null
+     * when nothing was in flight and the change is already complete
+     */
+    changeRemote (socket: UDXSocket, remoteId: number, port: number, host?: string): Promise<void> | null
+    /** forward every packet that arrives for this stream, as it is, to `destination`'s remote (with its remote id) */
+    relayTo (destination: UDXStream): void
     flush (): Promise<boolean>
   }
 

@@ -7,6 +7,7 @@ import { addressToUdxMultiaddr, udxMultiaddrToAddress } from './multiaddr.ts'
 import { UDXMultiaddrConnection } from './udx-connection.ts'
 import type { HandshakeHandler } from './handshake-handler.ts'
 import type { TransportMetrics } from './transport-metrics.ts'
+import type { UDXMultiaddrConnectionInit } from './udx-connection.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
 import type { SocketPool } from '../socket/socket-pool.ts'
 import type { ComponentLogger, Listener, ListenerEvents, Logger, Upgrader } from '@libp2p/interface'
@@ -25,6 +26,10 @@ export interface UDXListenerInit {
   /** @default HANDSHAKE_COOKIE_THRESHOLD */
   cookieThreshold?: number
   metrics?: TransportMetrics
+  /** keepalive and dead timer of accepted connections */
+  health?: Pick<UDXMultiaddrConnectionInit, 'keepaliveMs' | 'deadTimeoutMs' | 'pathMetrics'>
+  /** an accepted connection is handed to the upgrader */
+  onUpgrading?(maConn: UDXMultiaddrConnection): void
 }
 
 /**
@@ -73,7 +78,8 @@ export class UDXListener extends TypedEventEmitter<ListenerEvents> implements Li
         localAddr: addressToUdxMultiaddr(socket.address()),
         direction: 'inbound',
         log: this.init.logger.forComponent('libp2p:udx:connection'),
-        metrics: this.init.metrics?.listenerEvents
+        metrics: this.init.metrics?.listenerEvents,
+        ...this.init.health
       }),
       onConnection: (maConn) => { this.onConnection(maConn) },
       onAbandoned: () => {
@@ -183,6 +189,7 @@ export class UDXListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log('new inbound connection %a', maConn.remoteAddr)
     this.init.metrics?.connections.increment({ inbound: true })
 
+    this.init.onUpgrading?.(maConn)
     this.init.upgrader.upgradeInbound(maConn, {
       signal: this.shutdownController.signal
     })

@@ -15,6 +15,12 @@ export interface TransportMetrics {
   handshakeListenerEvents: CounterGroup
   /** per-connection events of inbound connections (end, abort, reset) */
   listenerEvents: CounterGroup
+  /**
+   * path health and migration: dead (no datagram within the dead timeout),
+   * quiet, challenge_sent, validation_sent, response_sent, migrated,
+   * migration_failed
+   */
+  pathEvents: CounterGroup
 }
 
 export function createTransportMetrics (metrics?: Metrics): TransportMetrics | undefined {
@@ -42,6 +48,10 @@ export function createTransportMetrics (metrics?: Metrics): TransportMetrics | u
     listenerEvents: metrics.registerCounterGroup('libp2p_udx_listener_events_total', {
       label: 'event',
       help: 'Events of inbound udx connections by type'
+    }),
+    pathEvents: metrics.registerCounterGroup('libp2p_udx_path_events_total', {
+      label: 'event',
+      help: 'Path health and migration of udx connections: paths found dead, quiet, path datagrams sent, migrations'
     })
   }
 }

@@ -1,5 +1,5 @@
 import type { BoundSocket } from '../socket/bound-socket.ts'
-import type { ComponentLogger, Metrics, OutboundConnectionUpgradeEvents, PeerId, Upgrader, AbortOptions, DialTransportOptions } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, OutboundConnectionUpgradeEvents, PeerId, Upgrader, AbortOptions, DialTransportOptions, Libp2pEvents, TypedEventTarget } from '@libp2p/interface'
 import type { ProgressEvent, ProgressOptions } from 'progress-events'
 
 export interface UDXInit {
@@ -41,12 +41,40 @@ export interface UDXInit {
    * @default 5000
    */
   halfOpenTimeout?: number
+
+  /**
+   * UDX keepalive of every connection, in ms: an idle connection sends a
+   * 20-byte heartbeat this often and the peer acknowledges it, which keeps
+   * NAT bindings open and gives the dead timer something to hear.
+   *
+   * @default 1000
+   */
+  keepaliveInterval?: number
+
+  /**
+   * Close a connection with PathDeadError when nothing (no UDX packet, no
+   * verified path response) arrived from its peer for this long, in ms, so
+   * that a vanished peer or a broken NAT mapping is noticed within seconds
+   * and the connection's streams fail with that error instead of hanging.
+   * At least 3 × `keepaliveInterval`; 0 turns the check off (UDX alone then
+   * reports a silent peer with ETIMEDOUT after about 13 s, and only while it
+   * has data in flight).
+   *
+   * @default 5000
+   */
+  pathDeadTimeout?: number
 }
 
 export interface UDXComponents {
   logger: ComponentLogger
   metrics?: Metrics
   upgrader?: Upgrader
+  /**
+   * libp2p's event bus: the transport finds the libp2p connection of an
+   * inbound udx connection on `connection:open`, so that a dead path aborts
+   * its streams with PathDeadError
+   */
+  events?: TypedEventTarget<Libp2pEvents>
 }
 
 export type UDXDialEvents =
@@ -77,4 +105,32 @@ export interface DirectConnectionOptions extends AbortOptions, ProgressOptions<O
   initiator: boolean
   /** the remote PeerId must equal this one (e.g. the relayed connection's) */
   expectedPeer: PeerId
+  /**
+   * A secret both peers hold (at least 16 bytes; the hole-punch service
+   * derives it from the punch session secret, exchanged over the encrypted
+   * relayed connection). With it the connection authenticates path
+   * challenges and follows the peer when its NAT moves it to a new public
+   * address (docs/PROTOCOL.md, "Path liveness and migration"). Both sides
+   * must pass the same key. Without it the connection gets the dead timer
+   * only.
+   */
+  pathKey?: Uint8Array
+  /**
+   * Called after the connection moved to the peer's new address (a NAT
+   * rebinding) because a challenge from there verified under `pathKey` and
+   * that address answered our own challenge. The libp2p connection stays
+   * the same (its `remoteAddr` keeps the first address); only its UDX
+   * packets go to `to` from now on.
+   */
+  onMigrated?(event: PathMigratedEvent): void
+}
+
+/**
+ * A direct connection moved to its peer's new address
+ */
+export interface PathMigratedEvent {
+  /** the address the connection sent to before */
+  from: { host: string, port: number }
+  /** the address it sends to now */
+  to: { host: string, port: number }
 }

@@ -1,5 +1,7 @@
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
-import { CONNECTION_CLOSE_TIMEOUT, STREAM_KEEPALIVE } from '../constants.ts'
+import { CONNECTION_CLOSE_TIMEOUT, PATH_DEAD_TIMEOUT, STREAM_KEEPALIVE } from '../constants.ts'
+import { PathMonitor } from './path-monitor.ts'
+import type { PathMigrationInit } from './path-monitor.ts'
 import type { AbortOptions, CounterGroup, Logger } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -15,6 +17,24 @@ export interface UDXMultiaddrConnectionInit {
   inactivityTimeout?: number
   metrics?: CounterGroup
   metricPrefix?: string
+  /**
+   * UDX keepalive, ms
+   *
+   * @default STREAM_KEEPALIVE
+   */
+  keepaliveMs?: number
+  /**
+   * Abort with PathDeadError after this long without a datagram from the
+   * peer, ms; 0 turns the check off (a connection with `migration` still
+   * runs its path challenges)
+   *
+   * @default PATH_DEAD_TIMEOUT
+   */
+  deadTimeoutMs?: number
+  /** the transport's path events */
+  pathMetrics?: CounterGroup
+  /** path challenges and migration (connections with a path key) */
+  migration?: PathMigrationInit
 }
 
 /**
@@ -29,7 +49,11 @@ export interface UDXMultiaddrConnectionInit {
  */
 export class UDXMultiaddrConnection extends AbstractMultiaddrConnection {
   readonly stream: UDXStream
+  /** the path's health and migration (absent when the dead timer is off and there is no path key) */
+  readonly path?: PathMonitor
   private closeError?: Error
+  /** the libp2p connection made from this one, once upgraded */
+  private connection?: { abort(err: Error): void }
 
   constructor (init: UDXMultiaddrConnectionInit) {
     super({
@@ -43,7 +67,34 @@ export class UDXMultiaddrConnection extends AbstractMultiaddrConnection {
     })
 
     this.stream = init.stream
-    this.stream.setKeepalive(STREAM_KEEPALIVE)
+    const keepaliveMs = init.keepaliveMs ?? STREAM_KEEPALIVE
+    this.stream.setKeepalive(keepaliveMs)
+
+    const deadTimeoutMs = init.deadTimeoutMs ?? PATH_DEAD_TIMEOUT
+
+    if (deadTimeoutMs > 0 || init.migration != null) {
+      const path = new PathMonitor({
+        stream: this.stream,
+        // migration without the dead timer: challenges, but no dead verdict
+        deadTimeoutMs: deadTimeoutMs > 0 ? deadTimeoutMs : Infinity,
+        keepaliveMs,
+        log: init.log.newScope('path'),
+        metrics: init.pathMetrics,
+        migration: init.migration,
+        onDead: (err) => {
+          // through the upgraded connection, so that its streams fail with
+          // this error (the muxer does not pass on the error of a closing
+          // MultiaddrConnection)
+          if (this.connection != null) {
+            this.connection.abort(err)
+          } else {
+            this.abort(err)
+          }
+        }
+      })
+      this.path = path
+      this.addEventListener('close', () => { path.stop() })
+    }
 
     this.stream.on('data', (buf: Uint8Array) => {
       this.onData(buf)
@@ -69,6 +120,7 @@ export class UDXMultiaddrConnection extends AbstractMultiaddrConnection {
 
     this.stream.once('close', () => {
       this.log.trace('udx stream closed')
+      this.path?.stop()
 
       if (this.closeError != null) {
         this.abort(this.closeError)
@@ -77,6 +129,14 @@ export class UDXMultiaddrConnection extends AbstractMultiaddrConnection {
 
       this.onTransportClosed()
     })
+  }
+
+  /**
+   * The upgrader turned this into `connection`: a dead path aborts it (and
+   * with it every stream) rather than only this MultiaddrConnection
+   */
+  upgraded (connection: { abort(err: Error): void }): void {
+    this.connection = connection
   }
 
   sendData (data: Uint8ArrayList): SendResult {

@@ -1,19 +1,21 @@
 import { AbortError, InvalidParametersError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
-import { HANDSHAKE_TIMEOUT } from '../constants.ts'
+import { HANDSHAKE_TIMEOUT, PATH_DEAD_TIMEOUT, PATH_KEY_MIN_LENGTH, STREAM_KEEPALIVE } from '../constants.ts'
 import { UnexpectedRemotePeerError } from '../errors.ts'
 import { createSocketMetrics } from '../socket/socket-metrics.ts'
 import { SocketPool } from '../socket/socket-pool.ts'
 import { dialHandshake } from './handshake-dialer.ts'
 import { HandshakeHandler } from './handshake-handler.ts'
 import { UDXListener } from './listener.ts'
+import { MovablePath } from './movable-path.ts'
 import { addressToUdxMultiaddr, isUdxMultiaddr, udxMultiaddrToAddress } from './multiaddr.ts'
+import { PathDatagramHandler, PathRegistry } from './path-handler.ts'
 import { PRE_NEGOTIATED_ENCRYPTER, preNegotiate } from './pre-negotiation.ts'
 import { createTransportMetrics } from './transport-metrics.ts'
 import { UDXMultiaddrConnection } from './udx-connection.ts'
 import type { TransportMetrics } from './transport-metrics.ts'
 import type { DirectConnectionOptions, UDXComponents, UDXDialEvents, UDXDialOptions, UDXInit } from './types.ts'
 import type { BoundSocket } from '../socket/bound-socket.ts'
-import type { Connection, CreateListenerOptions, Listener, Logger, Startable, Transport } from '@libp2p/interface'
+import type { Connection, CounterGroup, CreateListenerOptions, Listener, Logger, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { UDXStream } from 'udx-native'
 
@@ -59,10 +61,26 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
   private readonly handlers = new WeakMap<BoundSocket, HandshakeHandler>()
   private readonly listeners = new Set<UDXListener>()
   private readonly shutdownController = new AbortController()
+  /** connections with a path key, for the path datagram handlers */
+  readonly paths = new PathRegistry()
+  private readonly keepaliveMs: number
+  private readonly deadTimeoutMs: number
+  /** inbound connections being upgraded, by their timeline (which the libp2p connection shares) */
+  private readonly upgradingInbound = new WeakMap<object, UDXMultiaddrConnection>()
 
   constructor (components: UDXComponents, init: UDXInit = {}) {
     this.components = components
     this.init = init
+    this.keepaliveMs = init.keepaliveInterval ?? STREAM_KEEPALIVE
+    this.deadTimeoutMs = init.pathDeadTimeout ?? PATH_DEAD_TIMEOUT
+
+    if (!Number.isInteger(this.keepaliveMs) || this.keepaliveMs < 1) {
+      throw new InvalidParametersError('udx keepaliveInterval must be a positive integer (ms)')
+    }
+
+    if (!(this.deadTimeoutMs === 0 || (Number.isInteger(this.deadTimeoutMs) && this.deadTimeoutMs >= 3 * this.keepaliveMs))) {
+      throw new InvalidParametersError(`udx pathDeadTimeout must be 0 (off) or an integer of at least 3 × keepaliveInterval (${3 * this.keepaliveMs} ms): a live idle connection hears its peer about once per keepalive interval`)
+    }
     this.log = components.logger.forComponent('libp2p:udx')
     this.metrics = createTransportMetrics(components.metrics)
     this.pool = new SocketPool({
@@ -74,6 +92,11 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       this.handlers.set(socket, handler)
       return handler
     })
+    this.pool.addSocketHandler(socket => new PathDatagramHandler({
+      socket,
+      registry: this.paths,
+      log: this.components.logger.forComponent('libp2p:udx:path')
+    }))
   }
 
   readonly [transportSymbol] = true
@@ -84,9 +107,12 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
     '@libp2p/transport'
   ]
 
-  async start (): Promise<void> {}
+  async start (): Promise<void> {
+    this.components.events?.addEventListener('connection:open', this.onConnectionOpen)
+  }
 
   async stop (): Promise<void> {
+    this.components.events?.removeEventListener('connection:open', this.onConnectionOpen)
     this.shutdownController.abort()
     await Promise.all([...this.listeners].map(async listener => { await listener.close() }))
     await this.pool.close()
@@ -128,11 +154,13 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       localAddr: addressToUdxMultiaddr(socket.address()),
       direction: 'outbound',
       log: this.components.logger.forComponent('libp2p:udx:connection'),
-      metrics: this.metrics?.dialerEvents
+      metrics: this.metrics?.dialerEvents,
+      ...this.healthOptions()
     })
 
     try {
       const connection = await options.upgrader.upgradeOutbound(maConn, options)
+      maConn.upgraded(connection)
       this.metrics?.connections.increment({ outbound: true })
       this.log('connection to %a upgraded in %d ms', ma, Date.now() - started)
       return connection
@@ -153,7 +181,9 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       announceAddresses: this.init.announceAddresses ?? false,
       maxHalfOpen: this.init.maxHalfOpenConnections,
       halfOpenTimeout: this.init.halfOpenTimeout,
-      metrics: this.metrics
+      metrics: this.metrics,
+      health: this.healthOptions(),
+      onUpgrading: (maConn) => { this.upgradingInbound.set(maConn.timeline, maConn) }
     })
 
     this.listeners.add(listener)
@@ -223,7 +253,7 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
    * by either side, aborted, or timed out) and when this method fails.
    */
   async connectDirect (options: ConnectDirectOptions): Promise<Connection> {
-    const { socket, remote, localStreamId, remoteStreamId, initiator, expectedPeer } = options
+    const { socket, remote, localStreamId, remoteStreamId, initiator, expectedPeer, pathKey } = options
     const signal = options.signal ?? this.shutdownController.signal
     const ownsSocket = options.closeSocketOnClose === true
     let stream: UDXStream
@@ -233,6 +263,10 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
 
       if (ownsSocket && !this.pool.isExtra(socket)) {
         throw new InvalidParametersError('closeSocketOnClose is only for an extra socket of this transport (pool.bindExtra): a listening or dial socket serves other connections')
+      }
+
+      if (pathKey != null && pathKey.byteLength < PATH_KEY_MIN_LENGTH) {
+        throw new InvalidParametersError(`pathKey must have at least ${PATH_KEY_MIN_LENGTH} bytes (both peers derive it from a shared secret)`)
       }
 
       if (this.components.upgrader == null) {
@@ -254,8 +288,16 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       })
     }
 
+    // with a path key the connection can follow the peer to a new address:
+    // its stream sends through a relay whose exit can move (movable-path.ts)
+    let movable: MovablePath | undefined
+
     try {
-      stream.connect(socket.socket, remoteStreamId, remote.port, remote.host)
+      if (pathKey != null) {
+        movable = new MovablePath({ pool: this.pool, socket, stream, remoteStreamId, remote, log: this.components.logger.forComponent('libp2p:udx:path') })
+      } else {
+        stream.connect(socket.socket, remoteStreamId, remote.port, remote.host)
+      }
     } catch (err: any) {
       stream.destroy()
       await this.streamAndSocketClosed(stream, socket, ownsSocket)
@@ -268,7 +310,20 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
       remoteAddr,
       localAddr: addressToUdxMultiaddr(socket.address()),
       direction: initiator ? 'outbound' : 'inbound',
-      log: this.components.logger.forComponent('libp2p:udx:connection')
+      log: this.components.logger.forComponent('libp2p:udx:connection'),
+      ...this.healthOptions(),
+      migration: pathKey == null || movable == null
+        ? undefined
+        : {
+            socket,
+            path: movable,
+            registry: this.paths,
+            key: pathKey.slice(),
+            localStreamId,
+            remoteStreamId,
+            initiator,
+            onMigrated: options.onMigrated
+          }
     })
 
     if (options.preNegotiated === true) {
@@ -293,6 +348,7 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
         throw new UnexpectedRemotePeerError(`The direct connection authenticated ${connection.remotePeer.toString()} but ${expectedPeer.toString()} was expected`)
       }
 
+      maConn.upgraded(connection)
       this.metrics?.connections.increment({ direct: true })
       return connection
     } catch (err: any) {
@@ -327,6 +383,27 @@ export class UDXTransport implements Transport<UDXDialEvents>, Startable {
     await this.pool.closeSocket(socket).catch((err: Error) => {
       this.log.error('could not close extra socket %s:%d - %e', socket.address().host, socket.address().port, err)
     })
+  }
+
+  /**
+   * upgradeInbound does not return the libp2p connection, but the upgrader
+   * announces it, and it shares our MultiaddrConnection's timeline object:
+   * hand it to the MultiaddrConnection so that a dead path aborts its streams
+   */
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const maConn = this.upgradingInbound.get(evt.detail.timeline)
+
+    if (maConn != null) {
+      this.upgradingInbound.delete(evt.detail.timeline)
+      maConn.upgraded(evt.detail)
+    }
+  }
+
+  /**
+   * Keepalive and dead timer of every connection
+   */
+  private healthOptions (): { keepaliveMs: number, deadTimeoutMs: number, pathMetrics?: CounterGroup } {
+    return { keepaliveMs: this.keepaliveMs, deadTimeoutMs: this.deadTimeoutMs, pathMetrics: this.metrics?.pathEvents }
   }
 
   private handlerFor (socket: BoundSocket): HandshakeHandler {

@@ -1,5 +1,6 @@
 import { expect } from 'aegir/chai'
 import { StunDecodeError, StunEncodeError } from '../../src/errors.ts'
+import { ATTR_RESPONSE_PORT, RESPONSE_PORT_REQUEST_BYTES, encodeResponsePortRequest } from '../../src/nat/port-mapping/response-port-request.ts'
 import { crc32 } from '../../src/nat/stun/crc32.ts'
 import { decodeStunMessage, isStunMessage, peekStunClass } from '../../src/nat/stun/decode.ts'
 import { encodeStunMessage } from '../../src/nat/stun/encode.ts'
@@ -105,6 +106,8 @@ describe('nat/stun codec', () => {
       ['a request with CHANGE-REQUEST (IP and port)', 'request', { changeRequest: { changeIp: true, changePort: true } }],
       ['a request with CHANGE-REQUEST (port only)', 'request', { changeRequest: { changeIp: false, changePort: true } }],
       ['a padded request with SOFTWARE', 'request', { software: 'libp2p-udp-holepunch', padding: 37 }],
+      ['a request with RESPONSE-PORT and CHANGE-REQUEST', 'request', { responsePort: 40000, changeRequest: { changeIp: false, changePort: true } }],
+      ['a request with the highest RESPONSE-PORT', 'request', { responsePort: 65535 }],
       ['an IPv4 success response with RFC 5780 attributes', 'success', {
         xorMappedAddress: { host: '203.0.113.7', port: 40000, family: 4 },
         mappedAddress: { host: '203.0.113.7', port: 40000, family: 4 },
@@ -224,6 +227,24 @@ describe('nat/stun codec', () => {
       expectDecodeError(bytes, 'bad-change-request-length')
     })
 
+    it('rejects a RESPONSE-PORT that is neither the 4-byte value nor just the port', () => {
+      for (const length of [0, 1, 3, 8]) {
+        const bytes = encodeStunMessage({ method: METHOD_BINDING, class: 'request', transactionId: createTransactionId(), attributes: {} }, {
+          extraAttributes: [{ type: ATTR.RESPONSE_PORT, value: new Uint8Array(length).fill(0x9c) }]
+        })
+        expectDecodeError(bytes, 'bad-response-port-length')
+      }
+    })
+
+    it('reads a RESPONSE-PORT sent as just the 2-byte port', () => {
+      const bytes = encodeStunMessage({ method: METHOD_BINDING, class: 'request', transactionId: createTransactionId(), attributes: {} }, {
+        extraAttributes: [{ type: ATTR.RESPONSE_PORT, value: Uint8Array.of(0x9c, 0x40) }]
+      })
+      const decoded = decodeStunMessage(bytes)
+      expect(decoded.attributes.responsePort).to.equal(40000)
+      expect(decoded.unknownRequired).to.deep.equal([])
+    })
+
     it('rejects a corrupted fingerprint', () => {
       const bytes = request()
       bytes[bytes.length - 1] ^= 1
@@ -279,6 +300,28 @@ describe('nat/stun codec', () => {
     it('refuses an error code outside 300..699 and a SOFTWARE of 128 characters', () => {
       expect(() => binding('error', { errorCode: { code: 200, reason: '' } })).to.throw(StunEncodeError)
       expect(() => binding('request', { software: 'x'.repeat(128) })).to.throw(StunEncodeError)
+    })
+
+    it('writes RESPONSE-PORT as the port and 2 bytes of padding (RFC 5780 section 7.5), and refuses a port out of range', () => {
+      const bytes = binding('request', { responsePort: 0x1234 })
+      // header, then the attribute: type 0x0027, length 4, port, padding
+      expect([...bytes.subarray(20, 28)]).to.deep.equal([0x00, 0x27, 0x00, 0x04, 0x12, 0x34, 0x00, 0x00])
+
+      for (const responsePort of [-1, 65536, 1.5]) {
+        expect(() => binding('request', { responsePort })).to.throw(StunEncodeError)
+      }
+    })
+
+    it('decodes the port-mapping verifier\'s request: RESPONSE-PORT understood, CHANGE-REQUEST, SOFTWARE padding to 100 bytes, no PADDING', () => {
+      const bytes = encodeResponsePortRequest({ transactionId: createTransactionId(), responsePort: 40000 })
+      expect(bytes).to.have.length(RESPONSE_PORT_REQUEST_BYTES).and.to.have.length(100)
+      const decoded = decodeStunMessage(bytes)
+      expect(decoded.attributes.responsePort).to.equal(40000)
+      expect(decoded.attributes.changeRequest).to.deep.equal({ changeIp: false, changePort: true })
+      expect(decoded.attributes.padding).to.be.undefined()
+      expect(decoded.attributes.software).to.be.a('string')
+      expect(decoded.unknownRequired).to.deep.equal([])
+      expect(ATTR.RESPONSE_PORT).to.equal(ATTR_RESPONSE_PORT)
     })
 
     it('refuses a transaction id that is not 12 bytes', () => {

@@ -53,6 +53,7 @@ describe('nat/stun codec fuzzing', function () {
     if (random() < 0.2) { attributes.unknownAttributes = Array.from({ length: int(5) }, () => int(65536)) }
     if (random() < 0.3) { attributes.software = 'sw'.repeat(int(30)) }
     if (random() < 0.3) { attributes.padding = int(64) }
+    if (random() < 0.2) { attributes.responsePort = int(65536) }
 
     const extraAttributes = random() < 0.2 ? [{ type: int(65536), value: bytes(int(16)) }] : []
 

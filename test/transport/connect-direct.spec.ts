@@ -91,6 +91,33 @@ describe('UDXTransport.connectDirect on loopback', function () {
     }
   })
 
+  it('with a path key, releases its relay streams and loopback socket, and the owned socket, when the connection closes', async () => {
+    const idsBefore = [a.transport.pool.streamIds.size, b.transport.pool.streamIds.size]
+    const pathKey = new Uint8Array(32).fill(7)
+    const [toB] = await connectBoth({ closeSocketOnClose: true, pathKey })
+    // the connection's stream plus the relay and the exit of its movable path
+    expect(a.transport.pool.streamIds.size).to.equal(idsBefore[0] + 2)
+    const loopback = a.transport.pool.loopbackFor(a.socket)
+    const ports = [a.socket.address().port, b.socket.address().port, loopback.address().port]
+
+    await toB.close()
+
+    await waitFor(() => a.socket.closed && b.socket.closed && loopback.closed)
+    await waitFor(() => a.transport.pool.streamIds.size === idsBefore[0] - 1 && b.transport.pool.streamIds.size === idsBefore[1] - 1)
+    await a.socket.close()
+    await b.socket.close()
+    await loopback.close()
+    for (const port of ports) {
+      expect(await portIsFree(port)).to.be.true(`port ${port} released`)
+    }
+  })
+
+  it('refuses a path key shorter than 16 bytes, and still releases the id', async () => {
+    const err = await a.transport.connectDirect(options(a, b, true, { pathKey: new Uint8Array(15) })).catch(err => err)
+    expect(err).to.have.property('name', 'InvalidParametersError')
+    expect(a.transport.pool.streamIds.has(a.streamId)).to.be.false()
+  })
+
   it('closes an owned extra socket when the connection is aborted', async () => {
     const [toB] = await connectBoth({ closeSocketOnClose: true })
     toB.abort(new Error('test abort'))

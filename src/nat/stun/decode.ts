@@ -21,7 +21,8 @@ const UNDERSTOOD = new Set<number>([
   ATTR.ERROR_CODE,
   ATTR.UNKNOWN_ATTRIBUTES,
   ATTR.XOR_MAPPED_ADDRESS,
-  ATTR.PADDING
+  ATTR.PADDING,
+  ATTR.RESPONSE_PORT
 ])
 
 const textDecoder = new TextDecoder('utf-8', { fatal: false })
@@ -214,12 +215,27 @@ function decodeAttribute (type: number, value: Uint8Array, transactionId: Uint8A
     case ATTR.PADDING:
       attributes.padding = value.length
       break
+    case ATTR.RESPONSE_PORT:
+      attributes.responsePort = decodeResponsePort(value)
+      break
     default:
       // comprehension-optional attributes (0x8000 and up) are ignored
       if (type < 0x8000 && !UNDERSTOOD.has(type)) {
         unknownRequired.push(type)
       }
   }
+}
+
+/**
+ * RESPONSE-PORT: a 16-bit port, then 2 bytes of padding (RFC 5780 section
+ * 7.5); a value of just the port is read too
+ */
+function decodeResponsePort (value: Uint8Array): number {
+  if (value.length !== 4 && value.length !== 2) {
+    throw new StunDecodeError('bad-response-port-length')
+  }
+
+  return (value[0] << 8) | value[1]
 }
 
 /**

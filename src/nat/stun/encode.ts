@@ -68,6 +68,10 @@ export function encodeStunMessage (message: StunMessage, options: EncodeOptions 
     list.push({ type: ATTR.CHANGE_REQUEST, value: Uint8Array.of(0, 0, 0, flags) })
   }
 
+  if (a.responsePort != null) {
+    list.push({ type: ATTR.RESPONSE_PORT, value: encodeResponsePort(a.responsePort) })
+  }
+
   if (a.errorCode != null) {
     const { code, reason } = a.errorCode
 
@@ -179,6 +183,15 @@ function encodeText (text: string, what: string): Uint8Array {
   }
 
   return bytes
+}
+
+/** the port, then 2 bytes of padding (RFC 5780 section 7.5) */
+function encodeResponsePort (port: number): Uint8Array {
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+    throw new StunEncodeError(`RESPONSE-PORT is an integer in 0..65535, got ${port}`)
+  }
+
+  return Uint8Array.of(port >> 8, port & 0xff, 0, 0)
 }
 
 function encodeAddress (address: TransportAddress, transactionId?: Uint8Array): Uint8Array {

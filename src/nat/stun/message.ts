@@ -32,6 +32,7 @@ export const ATTR = Object.freeze({
   UNKNOWN_ATTRIBUTES: 0x000A,
   XOR_MAPPED_ADDRESS: 0x0020,
   PADDING: 0x0026,
+  RESPONSE_PORT: 0x0027,
   SOFTWARE: 0x8022,
   FINGERPRINT: 0x8028,
   RESPONSE_ORIGIN: 0x802b,
@@ -72,6 +73,11 @@ export interface StunAttributes {
   software?: string
   /** length in bytes of the PADDING attribute's value */
   padding?: number
+  /**
+   * RESPONSE-PORT (RFC 5780 section 7.5, requests only): send the response
+   * to the request's source IP at this port
+   */
+  responsePort?: number
 }
 
 export interface StunMessage {

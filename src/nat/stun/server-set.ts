@@ -29,15 +29,22 @@
  * endpoints) run the port-filtering test against them. On a host with
  * several addresses the kernel may pick another source; the client then
  * drops the answer and assumes the more restrictive filtering (APDF).
+ *
+ * Every server of a set honours RESPONSE-PORT (RFC 5780 section 7.5) from
+ * the socket its CHANGE-REQUEST picks: a relay that runs this package (one
+ * IP, its udx port and the second STUN port beside it) answers "change
+ * port, to my port P" from its other port, which is the test a port-mapping
+ * verifier needs (src/nat/port-mapping/stun-mapping-verifier.ts). The
+ * servers of a set share one budget for such redirected answers.
  */
 
 import { addressKey, canonicalHost, isUnspecified } from '../ip.ts'
-import { StunServer } from './server.ts'
+import { createRedirectLimiter, StunServer } from './server.ts'
 import type { StunAlternateSockets, StunServerComponents, StunServerInit } from './server.ts'
 import type { DatagramSocket } from '../../socket/datagram-socket.ts'
 import type { TransportAddress } from '../nat-profile.ts'
 
-export interface InstallStunServersOptions extends Pick<StunServerInit, 'software' | 'perSourceRate' | 'globalRate' | 'maxTrackedSources' | 'now'> {
+export interface InstallStunServersOptions extends Pick<StunServerInit, 'software' | 'perSourceRate' | 'globalRate' | 'maxTrackedSources' | 'now' | 'responsePort' | 'redirectPerSourceRate' | 'redirectGlobalRate'> {
   /**
    * wire the sockets as each other's CHANGE-REQUEST partners where they
    * allow it (RFC 5780 squares, change-port pairs, partial sets); false
@@ -114,6 +121,9 @@ export function installStunServers (sockets: readonly DatagramSocket[], componen
 
   const servers: StunServer[] = []
   const installed: InstalledStunServer[] = []
+  // one RESPONSE-PORT budget for the whole set: a client that asks every
+  // socket of the set gets no more redirected answers than one that asks one
+  const redirectLimiter = createRedirectLimiter(options)
 
   for (const socket of list) {
     const address = socket.address()
@@ -124,6 +134,8 @@ export function installStunServers (sockets: readonly DatagramSocket[], componen
       globalRate: options.globalRate,
       maxTrackedSources: options.maxTrackedSources,
       now: options.now,
+      responsePort: options.responsePort,
+      redirectLimiter,
       socket,
       exclusive: true
     }

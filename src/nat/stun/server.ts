@@ -2,11 +2,22 @@
  * A STUN Binding server as a datagram handler (RFC 8489 section 6.3, RFC 5780
  * section 6 when alternate sockets are configured).
  *
+ * RESPONSE-PORT (RFC 5780 section 7.5) is honoured: the answer goes to the
+ * request's source IP at that port, from the socket CHANGE-REQUEST picks
+ * (a port-mapping verifier asks for exactly that: an answer from a port it
+ * never sent to, at its mapped port). The destination IP is always the
+ * request's own source IP, never anything the request names.
+ *
  * Safety: every answer is at most as large as the request that caused it
  * (optional attributes are left out, then the request is dropped), so the
  * server cannot amplify traffic towards a spoofed source; requests are rate
  * limited per source (an IPv4 address, an IPv6 /64) and globally before they
- * are decoded.
+ * are decoded. Answers redirected to another port (RESPONSE-PORT) take a
+ * token from a second, much smaller budget, per source and global: past it
+ * the request is counted as dropped (`stun-redirect-source-limited`,
+ * `stun-redirect-global-limited`) and answered with 500 at its own source
+ * port, so an honest client asks elsewhere or later instead of reading the
+ * silence as "nothing got through".
  */
 
 import {
@@ -24,6 +35,25 @@ import type { TokenBucketConfig } from './rate-limiter.ts'
 import type { DatagramHandler, DatagramSocket, RemoteInfo } from '../../socket/datagram-socket.ts'
 import type { TransportAddress } from '../nat-profile.ts'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
+
+/**
+ * Answers redirected with RESPONSE-PORT per source (an IPv4 address, an
+ * IPv6 prefix), per second and as a burst, on top of the plain per-source
+ * limit. A port-mapping verification sends at most 3 requests per server
+ * and a node verifies a mapping when it is made or renewed; 10 lets the
+ * hosts of one office NAT (one public IP) verify at once, 1/s keeps what a
+ * spoofed source can aim at its victim's other ports tiny.
+ */
+export const STUN_SERVER_REDIRECT_PER_IP_RATE = 1
+export const STUN_SERVER_REDIRECT_PER_IP_BURST = 10
+
+/**
+ * Answers redirected with RESPONSE-PORT in total, per second and as a
+ * burst: a tenth of the plain global budget (STUN_SERVER_GLOBAL_RATE), so
+ * a flood of spoofed sources spends at most that on redirected answers.
+ */
+export const STUN_SERVER_REDIRECT_GLOBAL_RATE = 50
+export const STUN_SERVER_REDIRECT_GLOBAL_BURST = 100
 
 /**
  * The sockets an RFC 5780 server answers CHANGE-REQUEST from, relative to the
@@ -66,6 +96,33 @@ export interface StunServerInit {
   perSourceRate?: TokenBucketConfig
   globalRate?: TokenBucketConfig
   /**
+   * honour RESPONSE-PORT (RFC 5780 section 7.5); false answers a request
+   * that carries it with 420, as a server that does not know it does
+   *
+   * @default true
+   */
+  responsePort?: boolean
+  /**
+   * answers sent to a RESPONSE-PORT other than the request's source port,
+   * per source (on top of `perSourceRate`)
+   *
+   * @default { rate: STUN_SERVER_REDIRECT_PER_IP_RATE, burst: STUN_SERVER_REDIRECT_PER_IP_BURST }
+   */
+  redirectPerSourceRate?: TokenBucketConfig
+  /**
+   * answers sent to a RESPONSE-PORT other than the request's source port,
+   * in total
+   *
+   * @default { rate: STUN_SERVER_REDIRECT_GLOBAL_RATE, burst: STUN_SERVER_REDIRECT_GLOBAL_BURST }
+   */
+  redirectGlobalRate?: TokenBucketConfig
+  /**
+   * the redirect budget, shared with other servers (installStunServers
+   * gives the servers of one set one budget, so asking each of them does
+   * not multiply it); built from the two rates above when left out
+   */
+  redirectLimiter?: SourceRateLimiter
+  /**
    * prefix length, in bits, an IPv6 source is counted by
    *
    * @default STUN_SERVER_IPV6_SOURCE_PREFIX
@@ -87,6 +144,8 @@ export class StunServer implements DatagramHandler {
   private readonly otherAddress?: TransportAddress
   private readonly software?: string
   private readonly limiter: SourceRateLimiter
+  private readonly redirectLimiter: SourceRateLimiter
+  private readonly responsePort: boolean
   private readonly exclusive: boolean
   private readonly ipv6SourcePrefix: number
   private removeHandler?: () => void
@@ -107,6 +166,8 @@ export class StunServer implements DatagramHandler {
       maxSources: init.maxTrackedSources ?? STUN_SERVER_MAX_TRACKED_IPS,
       now: init.now ?? Date.now
     })
+    this.responsePort = init.responsePort ?? true
+    this.redirectLimiter = init.redirectLimiter ?? createRedirectLimiter(init)
   }
 
   /** Start answering requests that arrive on the socket */
@@ -176,6 +237,22 @@ export class StunServer implements DatagramHandler {
       return
     }
 
+    const responsePort = request.attributes.responsePort
+
+    if (responsePort != null) {
+      if (!this.responsePort) {
+        this.answerError(data.length, request, from, 420, 'Unknown Attribute', [ATTR.RESPONSE_PORT])
+        return
+      }
+
+      // RFC 5780: RESPONSE-PORT never together with PADDING; port 0 is
+      // nowhere
+      if (request.attributes.padding != null || responsePort === 0) {
+        this.answerError(data.length, request, from, 400, 'Bad Request')
+        return
+      }
+    }
+
     let sender = socket
     const change = request.attributes.changeRequest
 
@@ -208,13 +285,30 @@ export class StunServer implements DatagramHandler {
       return
     }
 
-    this.send(sender, response, from)
+    // only ever the request's own source IP: RESPONSE-PORT picks the port
+    const to: RemoteInfo = responsePort == null ? from : { ...from, port: responsePort }
+
+    if (to.port !== from.port) {
+      const decision = this.redirectLimiter.take(rateLimitSource(from.host, this.ipv6SourcePrefix))
+
+      if (decision !== 'allow') {
+        this.log.trace('%s: no STUN answer from %s:%d to port %d', decision, from.host, from.port, to.port)
+        socket.drop(`stun-redirect-${decision}`, from)
+        this.answerError(data.length, request, from, 500, 'Server Error')
+        return
+      }
+
+      this.log.trace('STUN answer for %s:%d goes to port %d (RESPONSE-PORT)', from.host, from.port, to.port)
+    }
+
+    this.send(sender, response, to)
   }
 
-  private answerError (limit: number, request: StunMessage, from: RemoteInfo, code: number, reason: string, unknown: number[]): void {
+  /** an error response, always to the request's source address and from the socket it came to */
+  private answerError (limit: number, request: StunMessage, from: RemoteInfo, code: number, reason: string, unknown?: number[]): void {
     const response = this.fit(limit, request, 'error', {
       errorCode: { code, reason },
-      unknownAttributes: unknown
+      ...(unknown != null ? { unknownAttributes: unknown } : {})
     })
 
     if (response == null) {
@@ -250,6 +344,16 @@ export class StunServer implements DatagramHandler {
       this.log.error('could not send STUN response to %s:%d - %e', to.host, to.port, err)
     })
   }
+}
+
+/** the redirect budget of one server, from its init */
+export function createRedirectLimiter (init: Pick<StunServerInit, 'redirectPerSourceRate' | 'redirectGlobalRate' | 'maxTrackedSources' | 'now'>): SourceRateLimiter {
+  return new SourceRateLimiter({
+    perSource: init.redirectPerSourceRate ?? { rate: STUN_SERVER_REDIRECT_PER_IP_RATE, burst: STUN_SERVER_REDIRECT_PER_IP_BURST },
+    global: init.redirectGlobalRate ?? { rate: STUN_SERVER_REDIRECT_GLOBAL_RATE, burst: STUN_SERVER_REDIRECT_GLOBAL_BURST },
+    maxSources: init.maxTrackedSources ?? STUN_SERVER_MAX_TRACKED_IPS,
+    now: init.now ?? Date.now
+  })
 }
 
 function alternateFor (alternates: StunAlternateSockets, changeIp: boolean, changePort: boolean): DatagramSocket | undefined {
