@@ -261,12 +261,6 @@ async function checkPortMapping (node: CliNode, enabled: boolean, progress: Prog
   }
 
   const view = portMappingView(node.services.holePunch)
-
-  if (view == null) {
-    progress.step('port mapping: not checked (not available in this version)')
-    return { status: 'not-checked', protocols: [], reason: 'not available in this version' }
-  }
-
   progress.step('port mapping: waiting for the gateway (PCP, then NAT-PMP, then UPnP-IGD)')
   let mappings = await view.round({ signal })
 

@@ -336,6 +336,19 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     return this.portMapper.mappings()
   }
 
+  async refreshPortMappings (options: AbortOptions = {}): Promise<PortMappingState[]> {
+    await this.portMapper.refresh(options)
+    return this.portMapper.verifyAll(options)
+  }
+
+  getStunServers (): StunServerAddress[] {
+    return this.stunServerList().map(({ host, port }) => ({ host, port }))
+  }
+
+  getNatDiscoveryServers (): StunServerAddress[] {
+    return this.nat.getServers().map(({ host, port }) => ({ host, port }))
+  }
+
   async connect (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions = {}): Promise<Connection> {
     if (!this.started || this.transport == null) {
       throw new NoUdxTransportError('The hole-punch service is not started: call node.start() first')

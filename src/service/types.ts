@@ -289,4 +289,16 @@ export interface HolePunch extends TypedEventTarget<HolePunchEvents> {
    * mapping is off
    */
   getPortMappings(): PortMappingState[]
+  /**
+   * Map the udx ports now (or join the mapping round in progress) and
+   * verify what is still unchecked with the STUN servers known now
+   */
+  refreshPortMappings(options?: AbortOptions): Promise<PortMappingState[]>
+  /**
+   * The STUN servers in use: configured ones first, then those learned from
+   * connected peers that run this package (relays first); names unresolved
+   */
+  getStunServers(): StunServerAddress[]
+  /** the STUN server addresses (IPs) the last NAT discovery ran against */
+  getNatDiscoveryServers(): StunServerAddress[]
 }
