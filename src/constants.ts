@@ -979,10 +979,11 @@ export const RELAY_RETIRE_POLL_MS = 500
 
 /**
  * How often the path keeper notes which peers' connections carry
- * application streams, in ms (no I/O: it reads the connections' stream
- * lists)
+ * application streams, in ms (no I/O: it reads the stream lists of the
+ * connections of the peers it keeps). Short enough to see a stream that
+ * lives a few hundred ms, such as a transfer cut by a relay's limit.
  */
-export const PATH_ACTIVITY_SAMPLE_MS = 1_000
+export const PATH_ACTIVITY_SAMPLE_MS = 200
 
 /**
  * A peer whose connections carried an application stream within this many

@@ -1,6 +1,22 @@
-import { COORDINATION_PROTOCOL, PATH_ACTIVITY_SAMPLE_MS, PATH_WANTED_WINDOW_MS, RELAY_REDIAL_LEAD_S, REPUNCH_BACKOFF_MS, REPUNCH_MAX_ATTEMPTS } from '../constants.ts'
+import { COORDINATION_PROTOCOL, PATH_ACTIVITY_SAMPLE_MS, STUN_ENDPOINTS_PROTOCOL, PATH_WANTED_WINDOW_MS, RELAY_REDIAL_LEAD_S, REPUNCH_BACKOFF_MS, REPUNCH_MAX_ATTEMPTS } from '../constants.ts'
 import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * Streams that libp2p and this package open by themselves: they do not
+ * make a peer "wanted" (identify on every new connection, the connection
+ * monitor's pings, relay signalling, our coordination and STUN queries)
+ */
+const SYSTEM_PROTOCOLS = new Set([
+  '',
+  COORDINATION_PROTOCOL,
+  STUN_ENDPOINTS_PROTOCOL,
+  '/ipfs/id/1.0.0',
+  '/ipfs/id/push/1.0.0',
+  '/ipfs/ping/1.0.0',
+  '/libp2p/circuit/relay/0.2.0/hop',
+  '/libp2p/circuit/relay/0.2.0/stop'
+])
 
 /**
  * Where a peer's paths stand: `direct` (a direct connection is open),
@@ -92,7 +108,8 @@ interface PeerPaths {
  * path is re-dialed shortly before its time limit, and again when the
  * relay cuts it.
  *
- * Bounded work: one record per peer that has or had a punched path, one
+ * Bounded work: one record per peer we punched to that is still connected
+ * (or was wanted within PATH_WANTED_WINDOW_MS, or is being restored), one
  * timer per record, at most REPUNCH_MAX_ATTEMPTS punches per loss.
  */
 export class PathKeeper {
@@ -340,8 +357,14 @@ export class PathKeeper {
       // address): observe it again before offering it
       await this.init.refreshNat(signal).catch(() => {})
       this.init.count?.('repunch')
-      // success arrives through onDirect (the service reports every punch)
-      await this.init.repunch(record.peer, signal)
+      // a punch reports its success through onDirect; a direct connection
+      // that came another way (libp2p reconnecting a keep-alive peer, the
+      // application dialing) is returned by connect() as it is
+      const direct = await this.init.repunch(record.peer, signal)
+
+      if (record.state === 'recovering' && direct.status === 'open' && direct.limits == null) {
+        this.onDirect(record.peer, direct)
+      }
     } catch (err: any) {
       this.init.log('restoring a direct path to %p failed (attempt %d) - %e', record.peer, record.attempt, err)
       this.recover(record)
@@ -383,9 +406,18 @@ export class PathKeeper {
   private sample (): void {
     const now = this.now()
 
-    for (const record of this.peers.values()) {
-      const busy = this.init.connections(record.peer)
-        .some(c => c.streams.some(s => s.protocol !== COORDINATION_PROTOCOL && s.status === 'open'))
+    for (const [key, record] of this.peers) {
+      const connections = this.init.connections(record.peer)
+
+      if (connections.length === 0 && record.state !== 'recovering' && now - record.activeAt > PATH_WANTED_WINDOW_MS) {
+        // nothing left to keep: forget the peer (records stay bounded by
+        // the peers we are connected to or were lately)
+        this.clear(record)
+        this.peers.delete(key)
+        continue
+      }
+
+      const busy = connections.some(c => c.streams.some(s => s.status === 'open' && !SYSTEM_PROTOCOLS.has(s.protocol)))
 
       if (busy) {
         record.activeAt = now
