@@ -19,7 +19,7 @@
  * (2 min, 128 KiB).
  *
  * `node lab-node.ts peer <relay tcp multiaddr> [<stun ip:port>[,...] | none]`:
- * a peer: udx on 0.0.0.0:0, circuit-relay-v2 transport, tcp (to reach the
+ * a peer: udx on 0.0.0.0:0 and [::]:0, circuit-relay-v2 transport, tcp (to reach the
  * relay), holePunch with the package defaults except autoUpgrade, which is
  * on only with LAB_AUTO_UPGRADE=true. With STUN servers they are the
  * `stunServers` option and the node runs refreshNat() before `ready`;
@@ -222,7 +222,8 @@ async function startPeer (relayAddr: string, stun: string | undefined): Promise<
   const stunServers = parseStunServers(stun)
   const portMapping = parsePortMapping(process.env.LAB_PORT_MAPPING)
   const node = await createLibp2p({
-    addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx', '/p2p-circuit'] },
+    // both families, as the README shows (a host without IPv6 listens on IPv4 only)
+    addresses: { listen: ['/ip4/0.0.0.0/udp/0/udx', '/ip6/::/udp/0/udx', '/p2p-circuit'] },
     transports: [tcp(), udx(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

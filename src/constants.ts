@@ -589,6 +589,19 @@ export const UNKNOWN_BUDGET_MS = 2_500
 export const LAN_BUDGET_MS = 2_000
 
 /**
+ * Happy eyeballs (RFC 8305) inside a punch that races IPv6: IPv6 probes
+ * start with the start signal, the main family's (IPv4) probes this many ms
+ * later: the relayed RTT, kept within these bounds. A direct IPv6 path
+ * answers within one direct RTT of both sides starting, and the direct RTT
+ * is rarely longer than the relayed one (the relay is a detour); the floor
+ * covers the two sides' start-time skew, the cap is RFC 8305's recommended
+ * connection attempt delay, so a peer whose IPv6 is broken costs at most
+ * 250 ms.
+ */
+export const IPV4_RACE_MIN_DELAY_MS = 50
+export const IPV4_RACE_MAX_DELAY_MS = 250
+
+/**
  * Sequential port prediction. The window of predicted ports is
  * SEQ_BASE_WINDOW / reliability (so 8 ports when every observed step was
  * exactly delta, 16 at reliability 0.5) plus the allocations other hosts are
@@ -785,6 +798,14 @@ export const FEATURE_DIRECT_NOISE = 0x1
  * pairs (docs/PROTOCOL.md, section 4).
  */
 export const FEATURE_EARLY_PROBES = 0x2
+
+/**
+ * OFFER/ANSWER.features bit: the main plan (the NAT strategies) uses IPv4
+ * only, and when both peers announce public IPv6 candidates both also
+ * probe each other's IPv6 candidates from their IPv6 socket, IPv6 first
+ * (happy eyeballs; SYNC's plan.race_ipv6, docs/PROTOCOL.md section 6)
+ */
+export const FEATURE_IPV6_RACE = 0x4
 
 /**
  * The relayed RTT, in ms, the responder assumes for its early plan before

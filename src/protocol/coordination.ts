@@ -466,6 +466,11 @@ export namespace Message {
     value: boolean
   }
 
+  export interface MessageSyncPlanRaceIpv6FieldEvent {
+    field: '$.sync.plan.raceIpv6'
+    value: boolean
+  }
+
   export interface MessageSyncLanCandidatesIpFieldEvent {
     field: '$.sync.lanCandidates[].ip'
     value: Uint8Array<ArrayBuffer>
@@ -532,7 +537,7 @@ export namespace Message {
     return decodeMessage(buf, Message.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOfferVersionFieldEvent | MessageOfferFeaturesFieldEvent | MessageOfferSessionIdFieldEvent | MessageOfferSecretFieldEvent | MessageOfferStreamIdFieldEvent | MessageOfferNatReachabilityFieldEvent | MessageOfferNatMappingFieldEvent | MessageOfferNatFilteringFieldEvent | MessageOfferNatAllocationFieldEvent | MessageOfferNatDeltaFieldEvent | MessageOfferNatReliabilityFieldEvent | MessageOfferNatConfidenceFieldEvent | MessageOfferNatObservedAgeMsFieldEvent | MessageOfferNatPublicAddressesIpFieldEvent | MessageOfferNatPublicAddressesPortFieldEvent | MessageOfferNatPublicAddressesKindFieldEvent | MessageOfferCandidatesIpFieldEvent | MessageOfferCandidatesPortFieldEvent | MessageOfferCandidatesKindFieldEvent | MessageOfferMaxExtraSocketsFieldEvent | MessageOfferAttemptFieldEvent | MessageAnswerVersionFieldEvent | MessageAnswerFeaturesFieldEvent | MessageAnswerSessionIdFieldEvent | MessageAnswerStreamIdFieldEvent | MessageAnswerNatReachabilityFieldEvent | MessageAnswerNatMappingFieldEvent | MessageAnswerNatFilteringFieldEvent | MessageAnswerNatAllocationFieldEvent | MessageAnswerNatDeltaFieldEvent | MessageAnswerNatReliabilityFieldEvent | MessageAnswerNatConfidenceFieldEvent | MessageAnswerNatObservedAgeMsFieldEvent | MessageAnswerNatPublicAddressesIpFieldEvent | MessageAnswerNatPublicAddressesPortFieldEvent | MessageAnswerNatPublicAddressesKindFieldEvent | MessageAnswerCandidatesIpFieldEvent | MessageAnswerCandidatesPortFieldEvent | MessageAnswerCandidatesKindFieldEvent | MessageAnswerMaxExtraSocketsFieldEvent | MessageAnswerHoldMsFieldEvent | MessageSyncSessionIdFieldEvent | MessageSyncPlanStrategyFieldEvent | MessageSyncPlanBudgetMsFieldEvent | MessageSyncPlanOffererRoleFieldEvent | MessageSyncPlanAnswererRoleFieldEvent | MessageSyncPlanOffererExtraSocketsFieldEvent | MessageSyncPlanAnswererExtraSocketsFieldEvent | MessageSyncPlanWindowFieldEvent | MessageSyncPlanRandomPortsFieldEvent | MessageSyncPlanRaceLanFieldEvent | MessageSyncLanCandidatesIpFieldEvent | MessageSyncLanCandidatesPortFieldEvent | MessageSyncLanCandidatesKindFieldEvent | MessageAbortSessionIdFieldEvent | MessageAbortReasonFieldEvent | MessageAbortMessageFieldEvent | MessageResultSessionIdFieldEvent | MessageResultOutcomeFieldEvent | MessageResultElapsedMsFieldEvent | MessageResultRetryAfterMsFieldEvent | MessageResultNextOffererFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Message>): Generator<MessageTypeFieldEvent | MessageOfferVersionFieldEvent | MessageOfferFeaturesFieldEvent | MessageOfferSessionIdFieldEvent | MessageOfferSecretFieldEvent | MessageOfferStreamIdFieldEvent | MessageOfferNatReachabilityFieldEvent | MessageOfferNatMappingFieldEvent | MessageOfferNatFilteringFieldEvent | MessageOfferNatAllocationFieldEvent | MessageOfferNatDeltaFieldEvent | MessageOfferNatReliabilityFieldEvent | MessageOfferNatConfidenceFieldEvent | MessageOfferNatObservedAgeMsFieldEvent | MessageOfferNatPublicAddressesIpFieldEvent | MessageOfferNatPublicAddressesPortFieldEvent | MessageOfferNatPublicAddressesKindFieldEvent | MessageOfferCandidatesIpFieldEvent | MessageOfferCandidatesPortFieldEvent | MessageOfferCandidatesKindFieldEvent | MessageOfferMaxExtraSocketsFieldEvent | MessageOfferAttemptFieldEvent | MessageAnswerVersionFieldEvent | MessageAnswerFeaturesFieldEvent | MessageAnswerSessionIdFieldEvent | MessageAnswerStreamIdFieldEvent | MessageAnswerNatReachabilityFieldEvent | MessageAnswerNatMappingFieldEvent | MessageAnswerNatFilteringFieldEvent | MessageAnswerNatAllocationFieldEvent | MessageAnswerNatDeltaFieldEvent | MessageAnswerNatReliabilityFieldEvent | MessageAnswerNatConfidenceFieldEvent | MessageAnswerNatObservedAgeMsFieldEvent | MessageAnswerNatPublicAddressesIpFieldEvent | MessageAnswerNatPublicAddressesPortFieldEvent | MessageAnswerNatPublicAddressesKindFieldEvent | MessageAnswerCandidatesIpFieldEvent | MessageAnswerCandidatesPortFieldEvent | MessageAnswerCandidatesKindFieldEvent | MessageAnswerMaxExtraSocketsFieldEvent | MessageAnswerHoldMsFieldEvent | MessageSyncSessionIdFieldEvent | MessageSyncPlanStrategyFieldEvent | MessageSyncPlanBudgetMsFieldEvent | MessageSyncPlanOffererRoleFieldEvent | MessageSyncPlanAnswererRoleFieldEvent | MessageSyncPlanOffererExtraSocketsFieldEvent | MessageSyncPlanAnswererExtraSocketsFieldEvent | MessageSyncPlanWindowFieldEvent | MessageSyncPlanRandomPortsFieldEvent | MessageSyncPlanRaceLanFieldEvent | MessageSyncPlanRaceIpv6FieldEvent | MessageSyncLanCandidatesIpFieldEvent | MessageSyncLanCandidatesPortFieldEvent | MessageSyncLanCandidatesKindFieldEvent | MessageAbortSessionIdFieldEvent | MessageAbortReasonFieldEvent | MessageAbortMessageFieldEvent | MessageResultSessionIdFieldEvent | MessageResultOutcomeFieldEvent | MessageResultElapsedMsFieldEvent | MessageResultRetryAfterMsFieldEvent | MessageResultNextOffererFieldEvent> {
     return streamMessage(buf, Message.codec(), opts)
   }
 }
@@ -1794,6 +1799,7 @@ export interface PlanSummary {
   window: number
   randomPorts: number
   raceLan: boolean
+  raceIpv6: boolean
 }
 
 export namespace PlanSummary {
@@ -1803,7 +1809,8 @@ export namespace PlanSummary {
     PREDICT_SEQUENTIAL = 'PREDICT_SEQUENTIAL',
     BIRTHDAY = 'BIRTHDAY',
     PREDICT_BOTH = 'PREDICT_BOTH',
-    LAN = 'LAN'
+    LAN = 'LAN',
+    IPV6 = 'IPV6'
   }
 
   enum __StrategyValues {
@@ -1812,7 +1819,8 @@ export namespace PlanSummary {
     PREDICT_SEQUENTIAL = 2,
     BIRTHDAY = 3,
     PREDICT_BOTH = 4,
-    LAN = 5
+    LAN = 5,
+    IPV6 = 6
   }
 
   export namespace Strategy {
@@ -1899,6 +1907,11 @@ export namespace PlanSummary {
           w.bool(obj.raceLan)
         }
 
+        if ((obj.raceIpv6 != null && obj.raceIpv6 !== false)) {
+          w.uint32(80)
+          w.bool(obj.raceIpv6)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1912,7 +1925,8 @@ export namespace PlanSummary {
           answererExtraSockets: 0,
           window: 0,
           randomPorts: 0,
-          raceLan: false
+          raceLan: false,
+          raceIpv6: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1955,6 +1969,10 @@ export namespace PlanSummary {
             }
             case 9: {
               obj.raceLan = reader.bool()
+              break
+            }
+            case 10: {
+              obj.raceIpv6 = reader.bool()
               break
             }
             default: {
@@ -2035,6 +2053,13 @@ export namespace PlanSummary {
               }
               break
             }
+            case 10: {
+              yield {
+                field: `${prefix}.raceIpv6`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -2092,6 +2117,11 @@ export namespace PlanSummary {
     value: boolean
   }
 
+  export interface PlanSummaryRaceIpv6FieldEvent {
+    field: '$.raceIpv6'
+    value: boolean
+  }
+
   export function encode (obj: Partial<PlanSummary>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PlanSummary.codec())
   }
@@ -2100,7 +2130,7 @@ export namespace PlanSummary {
     return decodeMessage(buf, PlanSummary.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PlanSummary>): Generator<PlanSummaryStrategyFieldEvent | PlanSummaryBudgetMsFieldEvent | PlanSummaryOffererRoleFieldEvent | PlanSummaryAnswererRoleFieldEvent | PlanSummaryOffererExtraSocketsFieldEvent | PlanSummaryAnswererExtraSocketsFieldEvent | PlanSummaryWindowFieldEvent | PlanSummaryRandomPortsFieldEvent | PlanSummaryRaceLanFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PlanSummary>): Generator<PlanSummaryStrategyFieldEvent | PlanSummaryBudgetMsFieldEvent | PlanSummaryOffererRoleFieldEvent | PlanSummaryAnswererRoleFieldEvent | PlanSummaryOffererExtraSocketsFieldEvent | PlanSummaryAnswererExtraSocketsFieldEvent | PlanSummaryWindowFieldEvent | PlanSummaryRandomPortsFieldEvent | PlanSummaryRaceLanFieldEvent | PlanSummaryRaceIpv6FieldEvent> {
     return streamMessage(buf, PlanSummary.codec(), opts)
   }
 }
@@ -2286,6 +2316,11 @@ export namespace Sync {
     value: boolean
   }
 
+  export interface SyncPlanRaceIpv6FieldEvent {
+    field: '$.plan.raceIpv6'
+    value: boolean
+  }
+
   export interface SyncLanCandidatesIpFieldEvent {
     field: '$.lanCandidates[].ip'
     value: Uint8Array<ArrayBuffer>
@@ -2312,7 +2347,7 @@ export namespace Sync {
     return decodeMessage(buf, Sync.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Sync>): Generator<SyncSessionIdFieldEvent | SyncPlanStrategyFieldEvent | SyncPlanBudgetMsFieldEvent | SyncPlanOffererRoleFieldEvent | SyncPlanAnswererRoleFieldEvent | SyncPlanOffererExtraSocketsFieldEvent | SyncPlanAnswererExtraSocketsFieldEvent | SyncPlanWindowFieldEvent | SyncPlanRandomPortsFieldEvent | SyncPlanRaceLanFieldEvent | SyncLanCandidatesIpFieldEvent | SyncLanCandidatesPortFieldEvent | SyncLanCandidatesKindFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Sync>): Generator<SyncSessionIdFieldEvent | SyncPlanStrategyFieldEvent | SyncPlanBudgetMsFieldEvent | SyncPlanOffererRoleFieldEvent | SyncPlanAnswererRoleFieldEvent | SyncPlanOffererExtraSocketsFieldEvent | SyncPlanAnswererExtraSocketsFieldEvent | SyncPlanWindowFieldEvent | SyncPlanRandomPortsFieldEvent | SyncPlanRaceLanFieldEvent | SyncPlanRaceIpv6FieldEvent | SyncLanCandidatesIpFieldEvent | SyncLanCandidatesPortFieldEvent | SyncLanCandidatesKindFieldEvent> {
     return streamMessage(buf, Sync.codec(), opts)
   }
 }

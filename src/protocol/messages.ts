@@ -93,7 +93,8 @@ export const STRATEGY_TO_WIRE: Record<Exclude<PairStrategy, 'none-fallback'>, Wi
   'predict-sequential': WirePlanSummary.Strategy.PREDICT_SEQUENTIAL,
   birthday: WirePlanSummary.Strategy.BIRTHDAY,
   'predict-both': WirePlanSummary.Strategy.PREDICT_BOTH,
-  lan: WirePlanSummary.Strategy.LAN
+  lan: WirePlanSummary.Strategy.LAN,
+  ipv6: WirePlanSummary.Strategy.IPV6
 }
 
 export const ROLE_TO_WIRE: Record<Exclude<PunchRole, 'none'>, WirePlanSummary.Role> = {
@@ -208,7 +209,8 @@ export function summaryToWire (plan: PlanSummary): WirePlanSummary {
     answererExtraSockets: plan.responderExtraSockets,
     window: plan.window,
     randomPorts: plan.randomPorts,
-    raceLan: plan.raceLan
+    raceLan: plan.raceLan,
+    raceIpv6: plan.raceIpv6
   }
 }
 

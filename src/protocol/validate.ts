@@ -276,7 +276,8 @@ function validatePlan (p: WirePlanSummary, field: string): PlanSummary {
     responderExtraSockets: p.answererExtraSockets,
     window: p.window,
     randomPorts: p.randomPorts,
-    raceLan: p.raceLan === true
+    raceLan: p.raceLan === true,
+    raceIpv6: p.raceIpv6 === true
   }
 }
 

@@ -16,6 +16,8 @@ import {
   BURST_REPEAT_INTERVAL_MS,
   DEFAULT_PRIME_TTL,
   DIRECT_PROBE_INTERVAL_MS,
+  IPV4_RACE_MAX_DELAY_MS,
+  IPV4_RACE_MIN_DELAY_MS,
   MAX_TARGET_IPS_PER_SESSION,
   MAX_TARGETS_PER_ROUND,
   PRIME_LEAD_MS,
@@ -30,7 +32,7 @@ import { refusePlan } from './refusal.ts'
 import { targetCount } from './targets.ts'
 import { birthdaySuccessProbability, syncStartDelayMs, windowBirthdaySuccessProbability } from './timing.ts'
 import type { PairView, PeerView } from './pair-view.ts'
-import type { Candidate, PairClass, PairStrategy, PlanInput, PlanSummary, Priming, PunchPlan, PunchRole, PunchStrategy, Side, TargetSpec } from './plan.ts'
+import type { Candidate, CandidateKind, PairClass, PairStrategy, PlanInput, PlanSummary, Priming, PunchPlan, PunchRole, PunchStrategy, Side, TargetSpec } from './plan.ts'
 
 type Draft = Omit<PunchPlan, 'maxProbes' | 'reason'>
 
@@ -47,12 +49,13 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
   const preferred = input.history?.preferredKinds ?? []
   const startDelayMs = syncStartDelayMs(side, input.rttMs)
   const lanCandidates = summary.raceLan ? orderCandidates(peer.lan, preferred, us.families) : []
+  const { ipv6Candidates, ipv4DelayMs } = ipv6RaceOf(summary, peer, preferred, input.rttMs)
   let capped = 0
 
-  /** the peer's NAT candidates and LAN candidates within the distinct-IP cap */
-  const targets = (fixedHost: string | undefined, list: Candidate[]): { list: Candidate[], lan: Candidate[] } => {
-    const out = capTargetIps(fixedHost, list, lanCandidates)
-    capped = list.length + lanCandidates.length - out.list.length - out.lan.length
+  /** the peer's NAT, LAN and IPv6 candidates within the distinct-IP cap */
+  const targets = (fixedHost: string | undefined, list: Candidate[]): { list: Candidate[], lan: Candidate[], ipv6: Candidate[] } => {
+    const out = capTargetIps(fixedHost, list, lanCandidates, ipv6Candidates)
+    capped = list.length + lanCandidates.length + ipv6Candidates.length - out.list.length - out.lan.length - out.ipv6.length
     return out
   }
 
@@ -81,14 +84,15 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
         extraSockets: 0,
         extra: [],
         lan: [],
-        pacing: { startDelayMs: 0, intervalMs: DIRECT_PROBE_INTERVAL_MS, probesPerRound: 0 },
+        ipv6: [],
+        pacing: { startDelayMs: 0, intervalMs: DIRECT_PROBE_INTERVAL_MS, probesPerRound: 0, ipv4DelayMs: 0 },
         priming: noPriming,
         budgetMs: 0
       })
     case 'both': {
       if (summary.strategy === 'predict-both') {
         const window = predictedWindowSpec(peer, summary.window)
-        const { lan } = targets(window.host, [])
+        const { lan, ipv6 } = targets(window.host, [])
 
         return finish({
           ...base,
@@ -96,13 +100,16 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
           extraSockets: 0,
           extra: [],
           lan,
-          pacing: { startDelayMs, intervalMs: SEQ_ROUND_INTERVAL_MS, probesPerRound: window.count },
+          ipv6,
+          pacing: { startDelayMs, intervalMs: SEQ_ROUND_INTERVAL_MS, probesPerRound: window.count, ipv4DelayMs },
           priming
         })
       }
 
-      const ordered = summary.strategy === 'lan' ? [] : orderCandidates(peer.nat, preferred, us.families)
-      const { list, lan } = targets(undefined, ordered)
+      // lan and ipv6: no NAT target, only the race(s)
+      const raceOnly = summary.strategy === 'lan' || summary.strategy === 'ipv6'
+      const ordered = raceOnly ? [] : orderCandidates(peer.nat, preferred, us.families)
+      const { list, lan, ipv6 } = targets(undefined, ordered)
 
       return finish({
         ...base,
@@ -110,13 +117,14 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
         extraSockets: 0,
         extra: [],
         lan,
-        pacing: { startDelayMs, intervalMs: DIRECT_PROBE_INTERVAL_MS, probesPerRound: Math.min(MAX_TARGETS_PER_ROUND, list.length) },
-        priming: summary.strategy === 'lan' ? noPriming : priming
+        ipv6,
+        pacing: { startDelayMs, intervalMs: DIRECT_PROBE_INTERVAL_MS, probesPerRound: Math.min(MAX_TARGETS_PER_ROUND, list.length), ipv4DelayMs },
+        priming: raceOnly ? noPriming : priming
       })
     }
     case 'predictor': {
       const window = predictedWindowSpec(peer, summary.window)
-      const { list, lan } = targets(window.host, orderCandidates(peer.nat, preferred, us.families))
+      const { list, lan, ipv6 } = targets(window.host, orderCandidates(peer.nat, preferred, us.families))
       const main: TargetSpec[] = [window]
 
       if (list.length > 0) {
@@ -129,13 +137,14 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
         extraSockets: 0,
         extra: [],
         lan,
-        pacing: { startDelayMs, intervalMs: SEQ_ROUND_INTERVAL_MS, probesPerRound: window.count + list.length },
+        ipv6,
+        pacing: { startDelayMs, intervalMs: SEQ_ROUND_INTERVAL_MS, probesPerRound: window.count + list.length, ipv4DelayMs },
         priming
       })
     }
     case 'predicted': {
       // the peer's mapping first: our NAT must allocate the predicted port for it
-      const { list, lan } = targets(undefined, orderCandidates(peer.nat, ['public', ...preferred], us.families))
+      const { list, lan, ipv6 } = targets(undefined, orderCandidates(peer.nat, ['public', ...preferred], us.families))
 
       return finish({
         ...base,
@@ -143,7 +152,8 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
         extraSockets: 0,
         extra: [],
         lan,
-        pacing: { startDelayMs, intervalMs: SEQ_ROUND_INTERVAL_MS, probesPerRound: Math.min(MAX_TARGETS_PER_ROUND, list.length) },
+        ipv6,
+        pacing: { startDelayMs, intervalMs: SEQ_ROUND_INTERVAL_MS, probesPerRound: Math.min(MAX_TARGETS_PER_ROUND, list.length), ipv4DelayMs },
         priming
       })
     }
@@ -152,7 +162,7 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
       const spec: TargetSpec = peer.natClass === 'seq'
         ? predictedWindowSpec(peer, summary.window)
         : { kind: 'list', candidates: [requirePrimary(peer)] }
-      const { lan } = targets(spec.kind === 'window' ? spec.host : spec.candidates[0].host, [])
+      const { lan, ipv6 } = targets(spec.kind === 'window' ? spec.host : spec.candidates[0].host, [])
 
       return finish({
         ...base,
@@ -160,7 +170,8 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
         extraSockets,
         extra: [spec],
         lan,
-        pacing: { startDelayMs, intervalMs: PRIME_REFRESH_MS, probesPerRound: targetCount(spec) },
+        ipv6,
+        pacing: { startDelayMs, intervalMs: PRIME_REFRESH_MS, probesPerRound: targetCount(spec), ipv4DelayMs },
         priming: { enabled: true, ttl: lowTtl, leadMs: 0, refreshMs: PRIME_REFRESH_MS, onlyPrime: true }
       })
     }
@@ -169,7 +180,7 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
       const host = requirePrimary(peer)
       const peerSockets = side === 'initiator' ? summary.responderExtraSockets : summary.initiatorExtraSockets
       const spec: TargetSpec = { kind: 'random-ports', host: host.host, family: host.family, count: summary.randomPorts }
-      const { lan } = targets(host.host, [])
+      const { lan, ipv6 } = targets(host.host, [])
 
       return finish({
         ...base,
@@ -177,10 +188,11 @@ export function buildSide (summary: PlanSummary, input: PlanInput, view: PairVie
         extraSockets: 0,
         extra: [],
         lan,
+        ipv6,
         pacing: us.natClass === 'seq'
           // one burst in order so our NAT allocates the predicted ports, then repeats
-          ? { startDelayMs: startDelayMs + primingLeadMs(peerSockets, summary.window), intervalMs: BURST_REPEAT_INTERVAL_MS, probesPerRound: spec.count }
-          : { startDelayMs: startDelayMs + BIRTHDAY_PRIME_LEAD_MS, intervalMs: BIRTHDAY_PROBE_INTERVAL_MS, probesPerRound: BIRTHDAY_PROBES_PER_ROUND },
+          ? { startDelayMs: startDelayMs + primingLeadMs(peerSockets, summary.window), intervalMs: BURST_REPEAT_INTERVAL_MS, probesPerRound: spec.count, ipv4DelayMs }
+          : { startDelayMs: startDelayMs + BIRTHDAY_PRIME_LEAD_MS, intervalMs: BIRTHDAY_PROBE_INTERVAL_MS, probesPerRound: BIRTHDAY_PROBES_PER_ROUND, ipv4DelayMs },
         priming: noPriming
       })
     }
@@ -205,7 +217,8 @@ function primingOf (input: PlanInput): { lowTtl: number, noPriming: Priming, pri
 
 /**
  * The most datagrams per second `plan` sends at its full pace: its probing
- * rounds (every sending socket's probes plus the LAN targets, per interval),
+ * rounds (every sending socket's probes plus the LAN targets, per interval,
+ * and the raced IPv6 targets at the direct pacing),
  * or its priming burst spread over the lead the plan gives it (as fast as
  * PRIMING_DATAGRAMS_PER_SECOND at most), whichever is higher. For a
  * node-wide rate limit: the sum over running sessions is what they ask for.
@@ -218,7 +231,8 @@ export function planPeakRate (plan: PunchPlan): number {
   const perSocket = plan.main.reduce((n, s) => n + targetCount(s), 0)
   const extraPerSocket = plan.extra.reduce((n, s) => n + targetCount(s), 0)
   const probingSockets = 1 + (plan.priming.enabled && plan.priming.onlyPrime ? 0 : plan.extraSockets)
-  const probing = (Math.min(plan.pacing.probesPerRound, perSocket) * probingSockets + plan.lan.length) * 1000 / Math.max(1, plan.pacing.intervalMs)
+  const probing = (Math.min(plan.pacing.probesPerRound, perSocket) * probingSockets + plan.lan.length) * 1000 / Math.max(1, plan.pacing.intervalMs) +
+    plan.ipv6.length * 1000 / DIRECT_PROBE_INTERVAL_MS
 
   if (!plan.priming.enabled) {
     return probing
@@ -235,9 +249,10 @@ export function planPeakRate (plan: PunchPlan): number {
  * The addresses of the peer that one side's plan may aim at: at most
  * MAX_TARGET_IPS_PER_SESSION distinct IPs. The host of a window or of random
  * ports comes first, then the best NAT candidate, then the best LAN
- * candidate (a LAN race keeps at least one LAN IP), then the rest in order.
+ * candidate (a LAN race keeps at least one LAN IP), then the best IPv6
+ * candidate, then the rest in order.
  */
-function capTargetIps (fixedHost: string | undefined, list: Candidate[], lan: Candidate[]): { list: Candidate[], lan: Candidate[] } {
+function capTargetIps (fixedHost: string | undefined, list: Candidate[], lan: Candidate[], ipv6: Candidate[]): { list: Candidate[], lan: Candidate[], ipv6: Candidate[] } {
   const ips = new Set<string>()
   const admit = (host: string): boolean => {
     const ip = canonicalHost(host)
@@ -254,7 +269,7 @@ function capTargetIps (fixedHost: string | undefined, list: Candidate[], lan: Ca
     return true
   }
 
-  for (const host of [fixedHost, list[0]?.host, lan[0]?.host]) {
+  for (const host of [fixedHost, list[0]?.host, lan[0]?.host, ipv6[0]?.host]) {
     if (host != null) {
       admit(host)
     }
@@ -262,8 +277,27 @@ function capTargetIps (fixedHost: string | undefined, list: Candidate[], lan: Ca
 
   return {
     list: list.filter(c => admit(c.host)),
-    lan: lan.filter(c => admit(c.host))
+    lan: lan.filter(c => admit(c.host)),
+    ipv6: ipv6.filter(c => admit(c.host))
   }
+}
+
+/** the peer's raced IPv6 candidates and the IPv4 delay, when the pair races IPv6 */
+function ipv6RaceOf (summary: PlanSummary, peer: PeerView, preferred: CandidateKind[], rttMs: number): { ipv6Candidates: Candidate[], ipv4DelayMs: number } {
+  if (!summary.raceIpv6) {
+    return { ipv6Candidates: [], ipv4DelayMs: 0 }
+  }
+
+  return { ipv6Candidates: orderCandidates(peer.ipv6, preferred, new Set([6])), ipv4DelayMs: ipv4RaceDelayMs(rttMs) }
+}
+
+/**
+ * How long the main family (IPv4) waits behind the raced IPv6 probes: the
+ * relayed RTT within IPV4_RACE_MIN_DELAY_MS..IPV4_RACE_MAX_DELAY_MS (happy
+ * eyeballs, RFC 8305)
+ */
+export function ipv4RaceDelayMs (rttMs: number): number {
+  return Math.round(Math.min(IPV4_RACE_MAX_DELAY_MS, Math.max(IPV4_RACE_MIN_DELAY_MS, rttMs)))
 }
 
 function sideStrategy (strategy: PairStrategy, role: PunchRole): PunchStrategy {
@@ -281,7 +315,8 @@ function maxProbesOf (plan: Draft): number {
 
   const active = Math.max(0, plan.budgetMs - plan.pacing.startDelayMs)
   const rounds = Math.max(1, Math.ceil(active / Math.max(1, plan.pacing.intervalMs)))
-  const lan = rounds * plan.lan.length
+  // the raced IPv6 targets, at the direct pacing for the whole budget
+  const lan = rounds * plan.lan.length + Math.ceil(plan.budgetMs / DIRECT_PROBE_INTERVAL_MS) * plan.ipv6.length
 
   if (plan.role === 'random-ports') {
     const distinct = plan.main.reduce((n, s) => n + targetCount(s), 0)
@@ -302,6 +337,7 @@ function expectedSuccess (summary: PlanSummary, view: PairView): number {
     case 'none-fallback':
       return 0
     case 'lan':
+    case 'ipv6':
       return 0.9
     case 'direct-cone':
       return view.initiator.natClass === 'unknown' || view.responder.natClass === 'unknown' ? 0.5 : 0.95
@@ -327,7 +363,8 @@ function expectedSuccess (summary: PlanSummary, view: PairView): number {
 }
 
 function reasonFor (summary: PlanSummary, role: PunchRole, pairClass: PairClass, plan: Draft, noneReason: string | undefined, skipped: number): string {
-  const lan = plan.lan.length > 0 ? `; racing ${plan.lan.length} LAN candidate(s) (same public IP)` : ''
+  const lan = (plan.lan.length > 0 ? `; racing ${plan.lan.length} LAN candidate(s) (same public IP)` : '') +
+    (plan.ipv6.length > 0 && summary.strategy !== 'ipv6' ? `; racing ${plan.ipv6.length} IPv6 candidate(s), IPv4 ${plan.pacing.ipv4DelayMs} ms later` : '')
   const pct = `${Math.round(plan.expectedSuccess * 100)}%`
   const policy = skipped > 0 && summary.strategy !== 'none-fallback' ? `; ${skipped} announced address(es) not targeted (address policy, at most ${MAX_TARGET_IPS_PER_SESSION} IPs)` : ''
 
@@ -336,6 +373,8 @@ function reasonFor (summary: PlanSummary, role: PunchRole, pairClass: PairClass,
       return `${pairClass}: ${noneReason ?? 'no strategy can open a direct path, use the relay'}`
     case 'lan':
       return `${pairClass}: NATs cannot be punched, but both peers share a public IP: trying ${plan.lan.length} LAN candidate(s) only${policy}`
+    case 'ipv6':
+      return `${pairClass}: nothing to punch over IPv4, but both peers have public IPv6 addresses (no NAT, firewalls open like cones): probing ${plan.ipv6.length} IPv6 candidate(s) (${summary.budgetMs} ms)${lan}${policy}`
     case 'direct-cone':
       if (pairClass.includes('unknown')) {
         return `${pairClass}: NAT type unknown, one short direct attempt (${summary.budgetMs} ms)${lan}${policy}`

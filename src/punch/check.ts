@@ -58,6 +58,7 @@ export function checkInput (input: PlanInput): void {
 const ROLES_BY_STRATEGY: Record<PairStrategy, Array<[PunchRole, PunchRole]>> = {
   'direct-cone': [['both', 'both']],
   lan: [['both', 'both']],
+  ipv6: [['both', 'both']],
   'predict-both': [['both', 'both']],
   'predict-sequential': [['predictor', 'predicted'], ['predicted', 'predictor']],
   birthday: [['many-sockets', 'random-ports'], ['random-ports', 'many-sockets']],
@@ -139,6 +140,11 @@ function checkTargetsExist (summary: PlanSummary, view: PairView): void {
     reject('a LAN race between peers that do not report the same public IP (or have no usable LAN candidates)', 'raceLan')
   }
 
+  // an IPv6 race needs the feature on both sides and IPv6 candidates of both
+  if ((summary.raceIpv6 || summary.strategy === 'ipv6') && !view.raceIpv6) {
+    reject('an IPv6 race without FEATURE_IPV6_RACE on both sides, or without public IPv6 candidates of both', 'raceIpv6')
+  }
+
   // every side that aims at predicted or random ports needs the peer's IP and,
   // for predictions, its allocation
   for (const side of ['initiator', 'responder'] as const) {
@@ -187,7 +193,7 @@ export function ownPlanRttMs (measuredRttMs: number): number {
  * 2. `limits`: a strategy or roles other than ours (a plan we would never
  * choose, including any plan when ours is none-fallback), more extra
  * sockets for us, a wider window, more random ports, a longer budget, or a
- * LAN race that ours does not have;
+ * LAN or IPv6 race that ours does not have;
  * 3. `history`: our own history says skip (a doomed peer or pair class, or a
  * peer that broke the protocol): then every plan is refused, except the
  * LAN-only race that our own skip still allows. Not a punch failure.
@@ -259,6 +265,10 @@ function excessOver (summary: PlanSummary, own: PairDecision): Excess | undefine
 
   if (summary.raceLan && !mine.raceLan) {
     return { field: 'raceLan', why: 'a LAN race, ours has none' }
+  }
+
+  if (summary.raceIpv6 && !mine.raceIpv6) {
+    return { field: 'raceIpv6', why: 'an IPv6 race, ours has none' }
   }
 
   return undefined

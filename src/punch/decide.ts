@@ -3,6 +3,10 @@
  * budget and sizes both sides agree on, from the two NAT classes, the
  * usable addresses, the relayed RTT and the initiator's history. Pure.
  *
+ * With the IPv6 race, the NAT strategy is IPv4's, and IPv6 candidates are
+ * probed beside it (both sides, IPv6 first); a pair with no IPv4 strategy
+ * still punches over IPv6 (strategy `ipv6`).
+ *
  * The decision depends only on the NAT classes, never on which peer is the
  * initiator: a random-port NAT opens the extra sockets whichever side it is
  * on. A pair in which a side would have nothing to send is not punched.
@@ -76,10 +80,16 @@ export function decidePair (input: PlanInput): PairDecision {
   }
 
   // a side with nothing to send would only wait out its budget
-  const idle = (['initiator', 'responder'] as const).find(side => !hasWork(plans[side], view, plans[other(side)]))
+  const idle = (['initiator', 'responder'] as const).find(side => !hasWork(plans[side], view, plans[other(side)], false))
 
   if (idle == null) {
     return { ...plans, view }
+  }
+
+  if (view.raceIpv6 && input.history?.skip !== true) {
+    // nothing to send over IPv4, but both have public IPv6 addresses
+    const summary: PlanSummary = { ...noneSummary(), strategy: 'ipv6', initiatorRole: 'both', responderRole: 'both', budgetMs: ipv6Budget(input), raceIpv6: true }
+    return { ...buildBoth(summary, input, view), view }
   }
 
   const peer = view[other(idle)]
@@ -100,15 +110,21 @@ function buildBoth (summary: PlanSummary, input: PlanInput, view: PairView, none
 /**
  * A plan with targets has work; so has an open side (no NAT, or a trusted
  * full cone) without targets while the peer probes it: the peer's probes
- * reach it unasked and it answers them
+ * reach it unasked and it answers them. `withIpv6`: count the raced IPv6
+ * targets too.
  */
-function hasWork (plan: PunchPlan, view: PairView, peerPlan: PunchPlan): boolean {
-  return planTargetCount(plan) > 0 || (view[plan.side].natClass === 'open' && planTargetCount(peerPlan) > 0)
+function hasWork (plan: PunchPlan, view: PairView, peerPlan: PunchPlan, withIpv6: boolean): boolean {
+  return planTargetCount(plan, withIpv6) > 0 || (view[plan.side].natClass === 'open' && planTargetCount(peerPlan, withIpv6) > 0)
 }
 
-/** Addresses one pass over the plan's targets visits, LAN included */
-export function planTargetCount (plan: PunchPlan): number {
-  return [...plan.main, ...plan.extra].reduce((n, s) => n + targetCount(s), 0) + plan.lan.length
+/** Addresses one pass over the plan's targets visits, LAN (and unless told otherwise, raced IPv6) included */
+export function planTargetCount (plan: PunchPlan, withIpv6 = true): number {
+  return [...plan.main, ...plan.extra].reduce((n, s) => n + targetCount(s), 0) + plan.lan.length + (withIpv6 ? plan.ipv6.length : 0)
+}
+
+/** the budget of an IPv6-only punch: a direct one (firewalls open like cones) */
+function ipv6Budget (input: PlanInput): number {
+  return clamp(Math.round(directBudget(input.rttMs)), MIN_PUNCH_BUDGET_MS, MAX_PUNCH_BUDGET_MS)
 }
 
 function announced (peer: PairView['initiator']): number {
@@ -129,7 +145,14 @@ function decide (input: PlanInput, view: PairView): { summary: PlanSummary, why?
     d = { ...none(), strategy: 'lan', initiatorRole: 'both', responderRole: 'both', budgetMs: LAN_BUDGET_MS }
   }
 
-  if ((d.strategy === 'direct-cone' || d.strategy === 'lan') && history?.budgetCapMs != null) {
+  if (d.strategy === 'none-fallback' && view.raceIpv6 && history?.skip !== true) {
+    // no IPv4 strategy, but both peers have public IPv6 addresses: IPv6
+    // has no NAT to predict, only (stateful) firewalls that each side's own
+    // probes open, like a cone pair
+    d = { ...none(), strategy: 'ipv6', initiatorRole: 'both', responderRole: 'both', budgetMs: ipv6Budget(input) }
+  }
+
+  if ((d.strategy === 'direct-cone' || d.strategy === 'lan' || d.strategy === 'ipv6') && history?.budgetCapMs != null) {
     // a remembered fast success shortens only punches whose duration is a
     // round trip; predictions depend on what other hosts allocated since
     // the observation (and a glare or a late start shifts them), and the
@@ -151,7 +174,8 @@ function decide (input: PlanInput, view: PairView): { summary: PlanSummary, why?
       responderExtraSockets: d.responderExtraSockets,
       window: d.window,
       randomPorts: d.randomPorts,
-      raceLan: view.raceLan && d.strategy !== 'none-fallback'
+      raceLan: view.raceLan && d.strategy !== 'none-fallback',
+      raceIpv6: view.raceIpv6 && d.strategy !== 'none-fallback'
     },
     why: d.strategy === 'none-fallback' ? d.why ?? NO_STRATEGY : undefined
   }
@@ -180,7 +204,8 @@ function noneSummary (): PlanSummary {
     responderExtraSockets: 0,
     window: 0,
     randomPorts: 0,
-    raceLan: false
+    raceLan: false,
+    raceIpv6: false
   }
 }
 

@@ -16,6 +16,8 @@ export interface EarlyProbeListenerInit {
   secret: Uint8Array
   /** the socket our OFFER's candidates belong to: probes elsewhere are ignored */
   mainSocket: BoundSocket
+  /** our IPv6 socket, whose candidates OFFER also carries (FEATURE_IPV6_RACE) */
+  ipv6Socket?: BoundSocket
   router: ProbeRouter
   /** most acks sent before the session's executor takes over */
   maxAcks: number
@@ -48,7 +50,7 @@ export class EarlyProbeListener implements ProbeSession {
     // throws ProbeAuthenticationError: counted as dropped by the socket
     const probe = decodeProbe(data, { sessionId: this.init.sessionId, secret: this.init.secret, sender: 'responder' })
 
-    if (probe.type !== 'probe' || socket !== this.init.mainSocket) {
+    if (probe.type !== 'probe' || (socket !== this.init.mainSocket && socket !== this.init.ipv6Socket)) {
       return
     }
 

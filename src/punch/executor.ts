@@ -1,6 +1,6 @@
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { PROBE_SIZE, PUNCH_SELECT_REPEATS_MS } from '../constants.ts'
+import { DIRECT_PROBE_INTERVAL_MS, PROBE_SIZE, PUNCH_SELECT_REPEATS_MS } from '../constants.ts'
 import { PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { decodeProbe, elapsedSince, encodeProbe, probeTimestamp } from './probe.ts'
 import { expandTargets } from './targets.ts'
@@ -48,6 +48,11 @@ export interface PunchExecutorInit extends ProgressOptions<PunchExecutorEvents> 
   secret: Uint8Array
   /** the socket our NAT profile and candidates belong to */
   mainSocket: BoundSocket
+  /**
+   * our IPv6 socket, for the plan's raced IPv6 candidates (`plan.ipv6`);
+   * without one the race is left out
+   */
+  ipv6Socket?: BoundSocket
   /** bind one extra socket of the main socket's family (birthday punching) */
   openExtraSocket(): BoundSocket
   closeSocket(socket: BoundSocket): Promise<void>
@@ -107,6 +112,8 @@ interface Sender {
   /** priming position in `targets` (priming is paced too) */
   primed: number
   onlyPrime: boolean
+  /** the IPv6 race: starts ahead of the others, at the direct pacing, never primes */
+  raced: boolean
 }
 
 /** per remote address: datagrams sent there, and whether it ever answered */
@@ -120,7 +127,9 @@ interface Consent {
  *
  * 1. open the plan's extra sockets and register the session with the probe
  * router of every socket
- * 2. wait the plan's start delay (the start-time sync)
+ * 2. wait the plan's start delay (the start-time sync); when the plan races
+ * IPv6, probe the IPv6 candidates from the IPv6 socket at once and let
+ * the other sockets start `pacing.ipv4DelayMs` later (happy eyeballs)
  * 3. if the plan primes, send low-TTL datagrams to every target so our NAT
  * opens mappings without the remote filter seeing them, then wait
  * 4. every `intervalMs`, send `probesPerRound` probes from each socket to
@@ -195,8 +204,24 @@ export class PunchExecution implements ProbeSession {
         ]),
         next: 0,
         primed: 0,
-        onlyPrime: false
+        onlyPrime: false,
+        raced: false
       })
+
+      if (plan.ipv6.length > 0) {
+        if (this.init.ipv6Socket == null) {
+          log('%s has no IPv6 socket: the IPv6 race is left out', this.side)
+        } else {
+          this.senders.push({
+            socket: this.init.ipv6Socket,
+            targets: this.allowed(plan.ipv6.map(c => ({ host: c.host, port: c.port, family: c.family, consentExempt: false }))),
+            next: 0,
+            primed: 0,
+            onlyPrime: false,
+            raced: true
+          })
+        }
+      }
 
       const extraTargets = this.allowed(plan.extra.flatMap(spec => this.expand(spec)))
 
@@ -208,7 +233,8 @@ export class PunchExecution implements ProbeSession {
           targets: extraTargets,
           next: 0,
           primed: 0,
-          onlyPrime: plan.priming.enabled && plan.priming.onlyPrime
+          onlyPrime: plan.priming.enabled && plan.priming.onlyPrime,
+          raced: false
         })
       }
       this.stats.socketsOpen = 1 + this.extraSockets.size
@@ -340,18 +366,34 @@ export class PunchExecution implements ProbeSession {
       return
     }
 
-    const plan = this.plan
     this.init.onProgress?.(new CustomProgressEvent('punch:probing'))
+    const raced = this.senders.filter(s => s.raced)
+    const others = this.senders.filter(s => !s.raced)
+
+    if (raced.length === 0) {
+      this.startSenders(others)
+      return
+    }
+
+    // happy eyeballs: IPv6 now, at the direct pacing, the rest after the delay
+    this.round(raced, () => Infinity)
+    this.every(DIRECT_PROBE_INTERVAL_MS, () => { this.round(raced, () => Infinity) })
+    this.schedule(() => { this.startSenders(others) }, this.plan.pacing.ipv4DelayMs)
+  }
+
+  /** priming (if the plan primes), then paced probing rounds of `senders` */
+  private startSenders (senders: Sender[]): void {
+    const plan = this.plan
 
     // 3. low-TTL priming
     if (plan.priming.enabled) {
-      for (const sender of this.senders) {
+      for (const sender of senders) {
         this.prime(sender)
       }
 
       if (plan.priming.refreshMs > 0) {
         this.every(plan.priming.refreshMs, () => {
-          for (const sender of this.senders.filter(s => s.onlyPrime)) {
+          for (const sender of senders.filter(s => s.onlyPrime)) {
             sender.primed = 0
             this.prime(sender)
           }
@@ -361,21 +403,26 @@ export class PunchExecution implements ProbeSession {
 
     // 4. paced probing
     const firstRound = plan.priming.enabled ? plan.priming.leadMs : 0
+    const perRound = (): number => this.plan.pacing.probesPerRound
     this.schedule(() => {
-      this.round()
-      this.every(plan.pacing.intervalMs, () => { this.round() })
+      this.round(senders, perRound)
+      this.every(plan.pacing.intervalMs, () => { this.round(senders, perRound) })
     }, firstRound)
   }
 
-  private round (): void {
-    const plan = this.plan
-
-    for (const sender of this.senders) {
+  /**
+   * One round of `senders`: up to `perRound()` probes each (the IPv6 race:
+   * each of its targets once)
+   */
+  private round (senders: Sender[], perRound: () => number): void {
+    for (const sender of senders) {
       if (sender.onlyPrime || sender.targets.length === 0) {
         continue
       }
 
-      for (let i = 0; i < plan.pacing.probesPerRound && sender.targets.length > 0; i++) {
+      const probes = Math.min(perRound(), sender.raced ? sender.targets.length : Infinity)
+
+      for (let i = 0; i < probes && sender.targets.length > 0; i++) {
         if (!this.budgetLeft()) {
           return
         }
@@ -532,7 +579,7 @@ export class PunchExecution implements ProbeSession {
     this.clearTimers()
     this.selected = {
       socket,
-      extraSocket: socket !== this.init.mainSocket,
+      extraSocket: socket !== this.init.mainSocket && socket !== this.init.ipv6Socket,
       remote: { ...remote },
       rttMs: this.lastRtt
     }

@@ -10,7 +10,10 @@
  * - LAN candidates (public or private) are raced only when both peers
  * report the same public IP;
  * - one side's plan aims at no more than MAX_TARGET_IPS_PER_SESSION distinct
- * IPs, LAN included (applied in build.ts).
+ * IPs, LAN and IPv6 included (applied in build.ts);
+ * - with the IPv6 race (both peers announced FEATURE_IPV6_RACE) the main
+ * plan aims at IPv4 addresses only, and public IPv6 candidates are raced
+ * from the IPv6 socket when both peers have some.
  */
 
 import {
@@ -92,7 +95,9 @@ export interface PeerView {
   nat: Candidate[]
   /** its LAN candidates that may be probed when racing LAN (public or private scope) */
   lan: Candidate[]
-  /** address families it can send from */
+  /** with the IPv6 race: its public-scope IPv6 candidates (the main plan's `nat` and `lan` are then IPv4 only) */
+  ipv6: Candidate[]
+  /** address families its main plan can send from */
   families: Set<4 | 6>
   /** its public IPs (canonical text), to find peers behind the same public IP */
   publicHosts: Set<string>
@@ -105,44 +110,54 @@ export interface PairView {
   responder: PeerView
   /** both peers report the same public IP and both have usable LAN candidates */
   raceLan: boolean
+  /** both peers announced FEATURE_IPV6_RACE and both have public IPv6 candidates */
+  raceIpv6: boolean
   pairClass: PairClass
   policy: AddressPolicy
 }
 
 export function viewPair (input: PlanInput): PairView {
   const policy = addressPolicy(input.options?.addressScope)
-  const initiator = viewPeer(input.initiator, input.now, policy)
-  const responder = viewPeer(input.responder, input.now, policy)
+  const ipv6Race = input.ipv6Race === true
+  const initiator = viewPeer(input.initiator, input.now, policy, ipv6Race)
+  const responder = viewPeer(input.responder, input.now, policy, ipv6Race)
   const shared = [...responder.publicHosts].some(h => initiator.publicHosts.has(h))
 
   return {
     initiator,
     responder,
     raceLan: shared && initiator.lan.length > 0 && responder.lan.length > 0,
+    raceIpv6: ipv6Race && initiator.ipv6.length > 0 && responder.ipv6.length > 0,
     pairClass: pairClassOf(initiator.natClass, responder.natClass),
     policy
   }
 }
 
-function viewPeer (info: PeerPunchInfo, now: number, policy: AddressPolicy): PeerView {
-  const pubs: Candidate[] = info.profile.publicAddresses.map(a => ({ ...a, kind: 'public', source: 'nat-profile' }))
-  const natClaims = dedupe([...pubs, ...info.candidates.filter(c => c.kind !== 'lan')])
-  const lanClaims = dedupe(info.candidates.filter(c => c.kind === 'lan'))
+function viewPeer (info: PeerPunchInfo, now: number, policy: AddressPolicy, ipv6Race: boolean): PeerView {
+  // with the IPv6 race, the main plan (NAT profile, strategies) is IPv4's
+  // and IPv6 candidates go to the race
+  const main = (c: { family: 4 | 6 }): boolean => !ipv6Race || c.family === 4
+  const pubs: Candidate[] = info.profile.publicAddresses.filter(main).map(a => ({ ...a, kind: 'public', source: 'nat-profile' }))
+  const natClaims = dedupe([...pubs, ...info.candidates.filter(c => c.kind !== 'lan' && main(c))])
+  const lanClaims = dedupe(info.candidates.filter(c => c.kind === 'lan' && main(c)))
+  const ipv6Claims = ipv6Race ? dedupe(info.candidates.filter(c => c.kind !== 'lan' && c.family === 6)) : []
   const nat = natClaims.filter(c => policy.allowsNatTarget(c.host))
   const lan = lanClaims.filter(c => policy.allowsLanTarget(c.host))
-  const newest = info.profile.publicAddresses[0]
+  const ipv6 = ipv6Claims.filter(c => policy.allowsNatTarget(c.host))
+  const newest = pubs[0]
 
   return {
     info,
     natClass: classifyNat(info.profile),
     // its newest usable mapping, else its first public, else observed candidate
     primary: pubs.find(c => policy.allowsNatTarget(c.host)) ?? nat.find(c => c.kind === 'public') ?? nat.find(c => c.kind === 'observed'),
-    prediction: newest != null && policy.allowsNatTarget(newest.host) ? predictionOf(info.profile) : undefined,
+    prediction: newest != null && policy.allowsNatTarget(newest.host) ? predictionOf(info.profile, newest) : undefined,
     nat,
     lan,
-    families: new Set([...info.candidates.map(c => c.family), ...info.profile.publicAddresses.map(a => a.family)]),
-    publicHosts: new Set(nat.filter(c => c.kind === 'public' || c.kind === 'observed').map(c => canonicalHost(c.host))),
-    refused: natClaims.length - nat.length + lanClaims.length - lan.length
+    ipv6,
+    families: new Set([...info.candidates.filter(main).map(c => c.family), ...pubs.map(a => a.family)]),
+    publicHosts: new Set([...nat, ...ipv6].filter(c => c.kind === 'public' || c.kind === 'observed').map(c => canonicalHost(c.host))),
+    refused: natClaims.length - nat.length + lanClaims.length - lan.length + ipv6Claims.length - ipv6.length
   }
 }
 
@@ -150,8 +165,7 @@ function viewPeer (info: PeerPunchInfo, now: number, policy: AddressPolicy): Pee
  * Predicted ports: the next ones after the newest mapping (preserving: the
  * mapping's own port onwards)
  */
-function predictionOf (profile: NatProfile): Prediction | undefined {
-  const last = profile.publicAddresses[0]
+function predictionOf (profile: NatProfile, last: { host: string, port: number, family: 4 | 6 } | undefined): Prediction | undefined {
   const a = profile.allocation
 
   if (last == null) {

@@ -39,6 +39,7 @@ export type PairStrategy =
   | 'birthday'
   | 'predict-both'
   | 'lan'
+  | 'ipv6'
   | 'none-fallback'
 
 /**
@@ -65,6 +66,7 @@ export type PunchStrategy =
   | 'birthday-probe-random-ports'
   | 'predict-both'
   | 'lan'
+  | 'ipv6'
   | 'none-fallback'
 
 /**
@@ -103,6 +105,12 @@ export interface Pacing {
   intervalMs: number
   /** probes sent per round from each socket (the first of them go to the first targets) */
   probesPerRound: number
+  /**
+   * Racing IPv6 (`PunchPlan.ipv6` not empty): the main socket's probes
+   * (IPv4), its priming and the extra sockets' start this long after the
+   * IPv6 probes (happy eyeballs); 0 otherwise
+   */
+  ipv4DelayMs: number
 }
 
 export interface Priming {
@@ -145,6 +153,12 @@ export interface PlanSummary {
   randomPorts: number
   /** both sides also probe each other's LAN candidates */
   raceLan: boolean
+  /**
+   * both sides also probe each other's public IPv6 candidates from their
+   * IPv6 sockets, before the main plan's IPv4 probes (happy eyeballs); only
+   * when both announced FEATURE_IPV6_RACE
+   */
+  raceIpv6: boolean
 }
 
 /**
@@ -164,6 +178,12 @@ export interface PunchPlan {
   extra: TargetSpec[]
   /** LAN candidates of the other side, raced from the main socket (empty if not racing) */
   lan: Candidate[]
+  /**
+   * public IPv6 candidates of the other side, raced from our IPv6 socket
+   * at the direct pacing, `pacing.ipv4DelayMs` ahead of the main socket
+   * (empty if not racing IPv6)
+   */
+  ipv6: Candidate[]
   pacing: Pacing
   priming: Priming
   /** give up this long after the start signal, ms */
@@ -249,6 +269,13 @@ export interface PlanInput {
    * decision, see `checkSummaryWithinOwnPlan`)
    */
   history?: HistoryAdvice
+  /**
+   * Both peers announced FEATURE_IPV6_RACE: the main plan aims at IPv4
+   * candidates only, and IPv6 candidates are raced beside it (`raceIpv6`)
+   *
+   * @default false
+   */
+  ipv6Race?: boolean
   options?: PlannerOptions
 }
 

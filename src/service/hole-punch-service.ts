@@ -16,6 +16,7 @@ import { addressPolicy } from '../punch/address-policy.ts'
 import { PunchHistory } from '../punch/history.ts'
 import { ProbeRouter } from '../punch/probe-router.ts'
 import { isLocalOnly, isWildcard } from '../socket/host-scope.ts'
+import { mainListenSocket } from '../socket/listen-sockets.ts'
 import { isUdxMultiaddr, udxMultiaddrToAddress } from '../transport/multiaddr.ts'
 import { UDXTransport } from '../transport/udx-transport.ts'
 import { CandidateGatherer } from './candidate-gatherer.ts'
@@ -109,7 +110,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     this.nat = new NatMonitor({
       logger: components.logger,
       servers: () => this.stunServerList(),
-      socket: () => this.transport?.getListenSockets()[0],
+      socket: () => mainListenSocket(this.transport?.getListenSockets() ?? []),
       openSocket: (family) => (this.transport as UDXTransport).pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
       closeSocket: async (socket) => { await this.transport?.pool.closeSocket(socket) },
       portMapper: this.portMapper
@@ -980,7 +981,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       return
     }
 
-    const main = this.transport?.getListenSockets()[0]
+    const main = mainListenSocket(this.transport?.getListenSockets() ?? [])
     if (main == null) {
       return
     }
@@ -988,6 +989,12 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     try {
       const observer = udxMultiaddrToAddress(connection.remoteAddr)
       const mapped = udxMultiaddrToAddress(observedAddr)
+
+      if (mapped.family !== main.address().family) {
+        // the NAT profile is the main socket's family (IPv4 on a dual-stack node)
+        return
+      }
+
       this.nat.addObservation({ observer, local: main.address(), mapped, source: 'identify', at: Date.now() })
     } catch (err: any) {
       this.log.trace('ignoring an observed address - %e', err)

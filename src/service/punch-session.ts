@@ -1,13 +1,14 @@
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { COORDINATION_VERSION, EARLY_MAX_ACKS, EARLY_PLAN_RTT_MS, FEATURE_DIRECT_NOISE, FEATURE_EARLY_PROBES, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
+import { COORDINATION_VERSION, EARLY_MAX_ACKS, EARLY_PLAN_RTT_MS, FEATURE_DIRECT_NOISE, FEATURE_EARLY_PROBES, FEATURE_IPV6_RACE, MAX_CANDIDATES, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
 import { CoordinationFailedError, GlareError, InvalidCoordinationMessageError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
 import { EarlyProbeListener } from '../punch/early-listener.ts'
 import { PunchExecution } from '../punch/executor.ts'
 import { classifyNat, pairClassOf, planFromSummary, planPunch, planRefusalOf } from '../punch/planner.ts'
 import { isLocalOnly } from '../socket/host-scope.ts'
+import { ipv6ListenSocket, mainListenSocket } from '../socket/listen-sockets.ts'
 import type { CoordinationChannel } from './coordination-channel.ts'
 import type { NatMonitor } from './nat-monitor.ts'
 import type { HolePunchProgressEvents, PunchInfo, PunchPhase } from './types.ts'
@@ -163,6 +164,7 @@ export class PunchSession {
       this.sessionId = sessionId
       this.localStreamId = this.init.transport.reserveStreamId()
       const ours = await this.ourInfo(socket)
+      const ipv6Socket = this.ipv6Socket()
 
       const offer: OfferInfo = {
         version: COORDINATION_VERSION,
@@ -179,6 +181,7 @@ export class PunchSession {
         sessionId,
         secret,
         mainSocket: socket,
+        ipv6Socket,
         router: this.init.router,
         maxAcks: EARLY_MAX_ACKS,
         log: this.log
@@ -197,7 +200,7 @@ export class PunchSession {
       // 3. plan; our LAN candidates join only behind the same public IP
       const lan = this.lanFor(ours, answer.peer)
       const initiator: PeerPunchInfo = { ...ours.info, candidates: [...ours.info.candidates, ...lan] }
-      const input = this.planInput(initiator, answer.peer, rttMs)
+      const input = this.planInput(initiator, answer.peer, rttMs, offer.features & answer.features)
       const { plan, summary } = planPunch(input, 'initiator')
       this.plan = plan
       this.log('plan for %p: %s (%s), rtt %d ms - %s', this.peer, summary.strategy, plan.role, Math.round(rttMs), plan.reason)
@@ -255,7 +258,7 @@ export class PunchSession {
       // 3a. EARLY_PROBES: when our own plan probes both ways (no side needs
       // a simultaneous start), probe now rather than after SYNC
       const early = (answer.features & FEATURE_EARLY_PROBES) !== 0
-        ? this.launchEarly(offer, responder, socket)
+        ? this.launchEarly(offer, responder, socket, answer.features)
         : undefined
       this.early = early
 
@@ -290,7 +293,7 @@ export class PunchSession {
 
       let plan: PunchPlan
       try {
-        plan = planFromSummary(sync.plan, this.planInput(initiator, responder, rttMs), 'responder', { enforceOwnLimits: true })
+        plan = planFromSummary(sync.plan, this.planInput(initiator, responder, rttMs, answer.features), 'responder', { enforceOwnLimits: true })
       } catch (err: any) {
         void upgrading?.then(connection => { connection.abort(err) }, () => {})
         const refusal = planRefusalOf(err)
@@ -322,7 +325,7 @@ export class PunchSession {
       // 6-7. punch: go on with the early punch if it is the agreed plan,
       // else start the agreed plan now
       let path: PunchPath
-      if (early != null && isEarlyPlan(plan) && sync.lanCandidates.length === 0) {
+      if (early != null && isEarlyPlan(plan) && plan.pairStrategy === early.plan.pairStrategy && sync.lanCandidates.length === 0) {
         early.execution.adopt(plan)
         path = await this.finish(early)
       } else {
@@ -342,8 +345,8 @@ export class PunchSession {
    * ANSWER, launched now if it probes both ways; the RTT is not measured
    * yet, so the plan's budget is provisional until SYNC (`adopt`)
    */
-  private launchEarly (offer: OfferInfo, responder: PeerPunchInfo, socket: BoundSocket): Launched | undefined {
-    const { plan } = planPunch(this.planInput(offer.peer, responder, EARLY_PLAN_RTT_MS), 'responder')
+  private launchEarly (offer: OfferInfo, responder: PeerPunchInfo, socket: BoundSocket, features: number): Launched | undefined {
+    const { plan } = planPunch(this.planInput(offer.peer, responder, EARLY_PLAN_RTT_MS, features), 'responder')
 
     if (!isEarlyPlan(plan)) {
       return undefined
@@ -353,7 +356,8 @@ export class PunchSession {
     return this.launch(plan, offer.sessionId, offer.secret, socket)
   }
 
-  private planInput (initiator: PeerPunchInfo, responder: PeerPunchInfo, rttMs: number): PlanInput {
+  /** `features`: the bits both sides announced */
+  private planInput (initiator: PeerPunchInfo, responder: PeerPunchInfo, rttMs: number, features: number): PlanInput {
     const now = Date.now()
     const pairClass = pairClassOf(classifyNat(initiator.profile), classifyNat(responder.profile))
 
@@ -363,6 +367,7 @@ export class PunchSession {
       rttMs,
       now,
       history: this.init.history.advise(this.peer.toString(), pairClass, now),
+      ipv6Race: (features & FEATURE_IPV6_RACE) !== 0,
       options: this.init.planner
     }
   }
@@ -392,6 +397,7 @@ export class PunchSession {
       sessionId,
       secret,
       mainSocket: socket,
+      ipv6Socket: this.ipv6Socket(),
       openExtraSocket: () => pool.bindExtra(family === 4 ? '0.0.0.0' : '::'),
       closeSocket: async (s) => { await pool.closeSocket(s) },
       router: this.init.router,
@@ -407,6 +413,7 @@ export class PunchSession {
     run.catch(() => {})
 
     return {
+      plan,
       execution,
       controller,
       run,
@@ -463,7 +470,7 @@ export class PunchSession {
    * The OFFER/ANSWER.features bits we support
    */
   private ourFeatures (): number {
-    return FEATURE_EARLY_PROBES | (this.init.transport.canPreNegotiate() ? FEATURE_DIRECT_NOISE : 0)
+    return FEATURE_EARLY_PROBES | FEATURE_IPV6_RACE | (this.init.transport.canPreNegotiate() ? FEATURE_DIRECT_NOISE : 0)
   }
 
   private async upgrade (path: { socket: BoundSocket, remote: { host: string, port: number }, extraSocket: boolean }, remoteStreamId: number, initiator: boolean, preNegotiated: boolean, pathKey: Uint8Array): Promise<Connection> {
@@ -691,14 +698,20 @@ export class PunchSession {
     }, { signal: AbortSignal.timeout(1_000) })
   }
 
+  /** the listen socket of our NAT profile and main plan (src/socket/listen-sockets.ts) */
   private mainSocket (): BoundSocket {
-    const socket = this.init.transport.getListenSockets()[0]
+    const socket = mainListenSocket(this.init.transport.getListenSockets())
 
     if (socket == null) {
-      throw new PunchFailedError('The udx transport is not listening: add a /ip4/0.0.0.0/udp/0/udx listen address', 'no-strategy')
+      throw new PunchFailedError('The udx transport is not listening: add /ip4/0.0.0.0/udp/0/udx (and /ip6/::/udp/0/udx) listen addresses', 'no-strategy')
     }
 
     return socket
+  }
+
+  /** the listen socket of the IPv6 race, if we listen on IPv6 */
+  private ipv6Socket (): BoundSocket | undefined {
+    return ipv6ListenSocket(this.init.transport.getListenSockets())
   }
 
   /**
@@ -723,7 +736,12 @@ export class PunchSession {
     }
 
     this.reservedSockets = this.init.sockets.reserve(Math.min(this.init.maxExtraSockets, MAX_EXTRA_SOCKETS))
-    const candidates = this.init.candidates(socket)
+    // the main socket's candidates, then the IPv6 socket's (the IPv6 race)
+    const main = this.init.candidates(socket)
+    const v6 = this.ipv6Socket()
+    const raced = v6 != null && v6 !== socket ? this.init.candidates(v6) : { shared: [], lan: [] }
+    const shared = [...main.shared, ...raced.shared].slice(0, MAX_CANDIDATES)
+    const candidates = { shared, lan: [...main.lan, ...raced.lan].slice(0, MAX_CANDIDATES - shared.length) }
 
     return {
       info: {
@@ -753,6 +771,7 @@ export class PunchSession {
 
 /** A punch launched and not yet followed to its end */
 interface Launched {
+  plan: PunchPlan
   execution: PunchExecution
   controller: AbortController
   run: Promise<PunchPath>
@@ -765,7 +784,7 @@ interface Launched {
  * leaves early only opens our own mapping sooner
  */
 function isEarlyPlan (plan: PunchPlan): boolean {
-  return plan.pairStrategy === 'direct-cone' && plan.role === 'both'
+  return (plan.pairStrategy === 'direct-cone' || plan.pairStrategy === 'ipv6') && plan.role === 'both'
 }
 
 /** `plan` without its start delay (the peer is already probing) */

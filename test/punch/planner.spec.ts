@@ -5,6 +5,9 @@ import {
   BIRTHDAY_TARGET_SUCCESS,
   BIRTHDAY_TARGET_TIME_MS,
   DEFAULT_PRIME_TTL,
+  DIRECT_PROBE_INTERVAL_MS,
+  IPV4_RACE_MAX_DELAY_MS,
+  IPV4_RACE_MIN_DELAY_MS,
   LAN_BUDGET_MS,
   MAX_EXTRA_SOCKETS,
   MAX_TARGET_IPS_PER_SESSION,
@@ -72,7 +75,8 @@ function hosts (plan: PunchPlan): string[] {
 function targetHosts (plan: PunchPlan): string[] {
   return [
     ...[...plan.main, ...plan.extra].flatMap(s => s.kind === 'list' ? s.candidates.map(c => c.host) : [s.host]),
-    ...plan.lan.map(c => c.host)
+    ...plan.lan.map(c => c.host),
+    ...plan.ipv6.map(c => c.host)
   ]
 }
 
@@ -376,6 +380,102 @@ describe('punch planner', () => {
     })
   })
 
+  describe('dual-stack peers (the IPv6 race)', () => {
+    const V6_A = candidate('2001:db8:1::10', 40000)
+    const V6_B = candidate('2001:db8:2::10', 41000)
+    const raced = (a: NatProfile, b: NatProfile, extra: Partial<PlanInput> = {}): PlanInput =>
+      input(peer(a, [V6_A]), peer(b, [V6_B]), { ipv6Race: true, ...extra })
+
+    it('race the peer\'s IPv6 candidates beside the IPv4 strategy, IPv6 first', () => {
+      const p = planPair(raced(CONE_A, CONE_B, { rttMs: 120 }))
+
+      expect(p.summary).to.include({ strategy: 'direct-cone', raceIpv6: true })
+      expect(hosts(p.initiator)).to.deep.equal(['203.0.113.77'])
+      expect(p.initiator.ipv6.map(c => c.host)).to.deep.equal(['2001:db8:2::10'])
+      expect(p.responder.ipv6.map(c => c.host)).to.deep.equal(['2001:db8:1::10'])
+      expect(p.initiator.pacing.ipv4DelayMs).to.equal(120)
+    })
+
+    it('punch over IPv6 alone when no IPv4 strategy exists', () => {
+      const p = planPair(raced(RANDOM, RANDOM_2))
+
+      expect(p.summary).to.include({ strategy: 'ipv6', initiatorRole: 'both', responderRole: 'both', raceIpv6: true })
+      expect(p.initiator.main).to.deep.equal([])
+      expect(p.initiator.extraSockets).to.equal(0)
+      expect(p.initiator.ipv6.map(c => c.host)).to.deep.equal(['2001:db8:2::10'])
+      expect(p.initiator.maxProbes).to.be.greaterThan(0)
+    })
+
+    it('punch over IPv6 when neither peer knows a public IPv4 address', () => {
+      const p = planPair(raced(NATS.unknown(), NATS.unknown()))
+
+      expect(p.summary.strategy).to.equal('ipv6')
+    })
+
+    it('keep IPv6 out of the IPv4 strategy: no IPv6 target in the main plan, no IPv6 prediction', () => {
+      const seqWithV6 = { ...SEQ, publicAddresses: [{ host: '2001:db8:9::1', port: 50000, family: 6 as const }, ...SEQ.publicAddresses] }
+      const p = planPair(raced(CONE_A, seqWithV6))
+
+      expect(p.summary.strategy).to.equal('predict-sequential')
+      expect(targetHosts(p.initiator).filter(h => h.includes(':') && !p.initiator.ipv6.some(c => c.host === h))).to.deep.equal([])
+      expect(p.initiator.main[0]).to.include({ kind: 'window', host: '198.51.100.20' })
+    })
+
+    it('do not race without the feature on both sides', () => {
+      const p = planPair(raced(CONE_A, CONE_B, { ipv6Race: false }))
+
+      expect(p.summary.raceIpv6).to.equal(false)
+      expect(p.initiator.ipv6).to.deep.equal([])
+      expect(p.initiator.pacing.ipv4DelayMs).to.equal(0)
+    })
+
+    it('do not race when only one peer has IPv6', () => {
+      const p = planPair(input(peer(CONE_A, [V6_A]), peer(CONE_B), { ipv6Race: true }))
+
+      expect(p.summary.raceIpv6).to.equal(false)
+      expect(p.initiator.ipv6).to.deep.equal([])
+      expect(planPair(input(peer(RANDOM, [V6_A]), peer(RANDOM_2), { ipv6Race: true })).summary.strategy).to.equal('none-fallback')
+    })
+
+    it('race only public IPv6 addresses: no unique local, link-local, loopback or IPv4-mapped ones', () => {
+      const b = peer(CONE_B, [candidate('fd00::1', 41000), candidate('fe80::1', 41000), candidate('::1', 41000), candidate('::ffff:203.0.113.9', 41000), V6_B])
+      const p = planPair(input(peer(CONE_A, [V6_A]), b, { ipv6Race: true }))
+
+      expect(p.initiator.ipv6.map(c => c.host)).to.deep.equal(['2001:db8:2::10'])
+    })
+
+    it('lets IPv4 wait the relayed RTT behind IPv6, within the happy-eyeballs bounds', () => {
+      expect(planPair(raced(CONE_A, CONE_B, { rttMs: 5 })).initiator.pacing.ipv4DelayMs).to.equal(IPV4_RACE_MIN_DELAY_MS)
+      expect(planPair(raced(CONE_A, CONE_B, { rttMs: 2_000 })).initiator.pacing.ipv4DelayMs).to.equal(IPV4_RACE_MAX_DELAY_MS)
+    })
+
+    it('counts raced IPv6 probes in the plan\'s maximum and its peak rate', () => {
+      const withRace = planPair(raced(CONE_A, CONE_B))
+      const without = planPair(input(peer(CONE_A), peer(CONE_B), { ipv6Race: true }))
+
+      expect(withRace.initiator.maxProbes - without.initiator.maxProbes).to.equal(Math.ceil(withRace.initiator.budgetMs / DIRECT_PROBE_INTERVAL_MS))
+      expect(planPeakRate(withRace.initiator) - planPeakRate(without.initiator)).to.equal(1000 / DIRECT_PROBE_INTERVAL_MS)
+    })
+
+    it('does not turn a history skip into an IPv6 punch', () => {
+      const p = planPair(raced(RANDOM, RANDOM_2, { history: { skip: true, reason: 'failed 3 times', preferredKinds: [] } }))
+
+      expect(p.summary.strategy).to.equal('none-fallback')
+    })
+
+    it('has the responder follow an honest IPv6 race and refuse one it would not run', () => {
+      const i = raced(RANDOM, RANDOM_2)
+      const pair = planPair(i)
+
+      expect(follow(pair.summary, responderView(i, 100))).to.deep.include({ strategy: 'ipv6', ipv6: pair.responder.ipv6 })
+      // the responder did not announce the feature: no race, whatever SYNC says
+      expect(refusalOf(() => follow(pair.summary, responderView(i, 100, { ipv6Race: false })))).to.deep.equal({ source: 'structure', field: 'raceIpv6' })
+      // an IPv6 race on top of a pair the responder would not race
+      const single = input(peer(CONE_A, [V6_A]), peer(CONE_B), { ipv6Race: true })
+      expect(refusalOf(() => follow({ ...planPair(single).summary, raceIpv6: true }, responderView(single, 100)))).to.deep.equal({ source: 'structure', field: 'raceIpv6' })
+    })
+  })
+
   describe('history', () => {
     it('skips a doomed pair without punching and says why', () => {
       const p = planPair(input(peer(CONE_A), peer(CONE_B), { history: { skip: true, reason: 'failed 3 times in a row', preferredKinds: [] } }))
@@ -556,6 +656,14 @@ describe('punch planner against hostile peers', () => {
   }
 
   describe('targets', () => {
+    it('counts raced IPv6 addresses in the distinct-IP cap', () => {
+      const many = Array.from({ length: 12 }, (_, k) => candidate(`2001:db8:7::${k + 1}`, 40000 + k))
+      const p = planPair(input(peer(CONE_A, [candidate('2001:db8:1::10', 40000)]), peer(CONE_B, many), { ipv6Race: true }))
+
+      expect(p.initiator.ipv6.length).to.be.greaterThan(0)
+      expect(distinctIps(p.initiator)).to.be.at.most(MAX_TARGET_IPS_PER_SESSION)
+    })
+
     for (const [host, what] of BAD) {
       it(`never targets a claimed ${what} public address (${host}), and falls back with a reason when it is all the peer has`, () => {
         for (const p of [planPair(input(peer(CONE_A), liar(host))), planPair(input(liar(host), peer(CONE_A)))]) {
@@ -771,7 +879,7 @@ describe('punch planner against hostile peers', () => {
 
     it('refuses any SYNC when its own decision is not to punch (random ↔ random)', () => {
       const i = input(peer(RANDOM), peer(RANDOM_2))
-      const birthday: PlanSummary = { strategy: 'birthday', budgetMs: 5000, initiatorRole: 'random-ports', responderRole: 'many-sockets', initiatorExtraSockets: 0, responderExtraSockets: 64, window: 0, randomPorts: 500, raceLan: false }
+      const birthday: PlanSummary = { strategy: 'birthday', budgetMs: 5000, initiatorRole: 'random-ports', responderRole: 'many-sockets', initiatorExtraSockets: 0, responderExtraSockets: 64, window: 0, randomPorts: 500, raceLan: false, raceIpv6: false }
       let err: unknown
 
       try {
@@ -794,7 +902,7 @@ describe('punch planner against hostile peers', () => {
 
     it('refuses a direct-cone SYNC that leaves it nothing to probe, even without its own limits', () => {
       const i = input(liar('127.0.0.1'), peer(CONE_B))
-      const summary: PlanSummary = { strategy: 'direct-cone', budgetMs: 3400, initiatorRole: 'both', responderRole: 'both', initiatorExtraSockets: 0, responderExtraSockets: 0, window: 0, randomPorts: 0, raceLan: false }
+      const summary: PlanSummary = { strategy: 'direct-cone', budgetMs: 3400, initiatorRole: 'both', responderRole: 'both', initiatorExtraSockets: 0, responderExtraSockets: 0, window: 0, randomPorts: 0, raceLan: false, raceIpv6: false }
 
       expect(refusalOf(() => planFromSummary(summary, i, 'responder'))).to.have.property('source', 'structure')
       expect(refusalOf(() => follow(summary, responderView(i, 100)))).to.have.property('source', 'limits')
