@@ -687,6 +687,8 @@ async function handle (node: Node, command: any): Promise<void> {
           const connection = await node.services.holePunch.connect(multiaddr(command.target), {
             signal: AbortSignal.timeout(command.timeoutMs ?? 30_000),
             fallbackToRelay: command.fallback === true,
+            // the package default unless the command says (a trial that measures a fresh punch)
+            ...(typeof command.reuseKnownPath === 'boolean' ? { reuseKnownPath: command.reuseKnownPath } : {}),
             onProgress: (evt: any) => { timeline.push({ at: Math.round(performance.now() - started), step: evt.type, detail: evt.detail }) }
           })
           emit({ event: 'result', id, ok: true, durationMs: Math.round(performance.now() - started), connection: describe(connection), timeline })

@@ -1,5 +1,6 @@
 /**
- * Parses the UDP conntrack entries that `conntrack -L -p udp` prints. Pure.
+ * Parses the UDP conntrack entries that `conntrack -L -p udp` prints (IPv4,
+ * or IPv6 with `-f ipv6`: the same format). Pure.
  */
 
 import type { ConntrackEntry, FlowTuple } from './types.ts'

@@ -207,3 +207,17 @@ export const DEFAULT_PCP_MIN_LIFETIME_S = 120
 
 /** Default longest PCP lifetime a lab router grants (s): miniupnpd's own default */
 export const DEFAULT_PCP_MAX_LIFETIME_S = 86_400
+
+/**
+ * Prefix length of every IPv6 subnet of the lab (bits): the internet
+ * bridge, each site's LAN and each carrier link are one /64 each, the size
+ * IPv6 LANs have (RFC 7421).
+ */
+export const IPV6_SUBNET_PREFIX_LENGTH = 64
+
+/**
+ * The subnet id (fourth group) of a carrier link inside its site's
+ * 2001:db8:<i+1>::/48: 2001:db8:<i+1>:ff::/64, carrier ::1, site router
+ * ::2. Far from the LAN's subnet id 0, so the two never meet.
+ */
+export const IPV6_CARRIER_SUBNET_ID = 'ff'

@@ -29,22 +29,24 @@
  */
 
 export { Lab } from './lab.ts'
-export type { LabSite, ConntrackOptions } from './lab.ts'
+export type { LabSite, LabSiteIpv6, ConntrackOptions } from './lab.ts'
 export { LabHost } from './lab-host.ts'
 export type { ExecOptions } from './lab-host.ts'
 export { LabProcess } from './lab-process.ts'
 export type { OutputStream, ProcessExit, SpawnOptions, WaitForLineOptions } from './lab-process.ts'
 export type { CommandResult } from './run-command.ts'
 export type { CleanupOptions, CleanupReport } from './lab-registry.ts'
-export { natTruth, siteTruth } from './nat-truth.ts'
+export { ipv6Truth, natTruth, siteTruth } from './nat-truth.ts'
 export { parseConntrack } from './conntrack.ts'
 export { planTopology } from './topology.ts'
-export type { Topology, SiteSpec, HostSpec, RouterSpec, ResolvedNat, ResolvedPortMapping, GatewayStunSpec, InternetPort } from './topology.ts'
+export type { Topology, SiteSpec, SiteIpv6Spec, HostSpec, RouterSpec, RouterIpv6Spec, ResolvedNat, ResolvedPortMapping, GatewayStunSpec, InternetPort, InternetRoute } from './topology.ts'
 export type { RouterPortMapping } from './port-mapping-daemon.ts'
 export { NAT_TYPES } from './types.ts'
 export type {
   NatType,
   NatOptions,
+  Ipv6Mode,
+  Ipv6Truth,
   LinkOptions,
   SiteOptions,
   PortMappingOptions,

@@ -46,6 +46,10 @@ export class LabHost {
   readonly site?: string
   /** the next hop of its default route (LAN hosts) */
   readonly gateway?: string
+  /** its global IPv6 addresses, primary first (empty without IPv6; public hosts have two) */
+  readonly ips6: readonly string[]
+  /** the next hop of its IPv6 default route (dual-stack LAN hosts) */
+  readonly gateway6?: string
   readonly #context: HostContext
 
   constructor (spec: HostSpec, context: HostContext) {
@@ -55,12 +59,19 @@ export class LabHost {
     this.ips = Object.freeze([...spec.ips])
     this.site = spec.site
     this.gateway = spec.gateway
+    this.ips6 = Object.freeze([...(spec.ips6 ?? [])])
+    this.gateway6 = spec.gateway6
     this.#context = context
   }
 
   /** its primary address */
   get ip (): string {
     return this.ips[0]
+  }
+
+  /** its primary global IPv6 address (canonical text), undefined without IPv6 */
+  get ip6 (): string | undefined {
+    return this.ips6[0]
   }
 
   /**

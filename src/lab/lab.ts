@@ -22,7 +22,23 @@ import type { LabProcess } from './lab-process.ts'
 import type { CleanupOptions, CleanupReport } from './lab-registry.ts'
 import type { RouterPortMapping } from './port-mapping-daemon.ts'
 import type { ResolvedNat, ResolvedPortMapping, SiteSpec, Topology } from './topology.ts'
-import type { ConntrackEntry, LabOptions, LinkOptions, NatTruth } from './types.ts'
+import type { ConntrackEntry, Ipv6Mode, Ipv6Truth, LabOptions, LinkOptions, NatTruth } from './types.ts'
+
+/** The IPv6 side of a dual-stack site */
+export interface LabSiteIpv6 {
+  /** what the site router does with IPv6 */
+  mode: Ipv6Mode
+  /** the LAN's /64, e.g. `2001:db8:1::/64` */
+  prefix: string
+  /** the site router's LAN address (the hosts' IPv6 gateway), e.g. `2001:db8:1::1` */
+  routerLanIp: string
+  /** the site router's WAN address (on the carrier link behind a carrier) */
+  routerWanIp: string
+  /** the internet-facing IPv6 address of the site: its router's, or its carrier's */
+  publicRouterIp: string
+  /** what an observer on the internet sees of the site's IPv6 (no translation) */
+  truth: Ipv6Truth
+}
 
 /** A site as the lab built it */
 export interface LabSite {
@@ -47,6 +63,8 @@ export interface LabSite {
   /** what NAT discovery from this site's hosts should find */
   truth: NatTruth
   link: Readonly<Required<LinkOptions>>
+  /** the site's IPv6 (undefined for an IPv4-only site) */
+  ipv6?: Readonly<LabSiteIpv6>
 }
 
 export interface ConntrackOptions {
@@ -56,10 +74,20 @@ export interface ConntrackOptions {
    * @default false
    */
   carrier?: boolean
+
+  /**
+   * The address family of the flows to list: 4 (the NAT's bindings) or 6
+   * (the IPv6 firewall's pinholes, `conntrack -L -f ipv6`; a carrier
+   * routes IPv6 without tracking it, so it lists none)
+   *
+   * @default 4
+   */
+  family?: 4 | 6
 }
 
 const BASE_TOOLS: Array<[string, string]> = [['ip', 'iproute2'], ['nft', 'nftables'], ['sysctl', 'procps']]
 const DELAY_TOOLS: Array<[string, string]> = [['iptables-restore', 'iptables'], ['gcc', 'gcc libnetfilter-queue-dev']]
+const DELAY_TOOLS6: Array<[string, string]> = [['ip6tables-restore', 'iptables']]
 const PORT_MAPPING_TOOLS: Array<[string, string]> = [['miniupnpd', 'miniupnpd-nftables']]
 
 /** labs of this process, for the last-chance teardown at exit */
@@ -138,7 +166,12 @@ export class Lab {
     const topology = planTopology(id, options)
     const plan = planSetup(topology)
     const mapping = topology.sites.some(site => site.router.portMapping != null)
-    requireTools([...BASE_TOOLS, ...(plan.delayStage != null ? DELAY_TOOLS : []), ...(mapping ? PORT_MAPPING_TOOLS : [])])
+    requireTools([
+      ...BASE_TOOLS,
+      ...(plan.delayStage != null ? DELAY_TOOLS : []),
+      ...(plan.delayStage != null && topology.ipv6 ? DELAY_TOOLS6 : []),
+      ...(mapping ? PORT_MAPPING_TOOLS : [])
+    ])
 
     await cleanupLabs()
     await registerLab(id)
@@ -231,13 +264,20 @@ export class Lab {
   /**
    * The UDP conntrack entries of a site's NAT router (or of its carrier
    * NAT): each one is a binding, with the inside address in `original` and
-   * the mapped address as `reply.dst`.
+   * the mapped address as `reply.dst`. With `{ family: 6 }`, the IPv6 flows
+   * through the site router (no translation: `reply.dst` is the LAN host's
+   * own address); empty for an IPv4-only site.
    */
   async conntrack (site: string, options: ConntrackOptions = {}): Promise<ConntrackEntry[]> {
     this.#assertAlive()
     requireTools([['conntrack', 'conntrack']])
     const namespace = this.#natNamespace(site, options.carrier === true)
-    const [file, ...args] = inNamespace(namespace, ['conntrack', '-L', '-p', 'udp'])
+    // conntrack-tools 1.4.7 lists both families without -f
+    const family = options.family ?? 4
+    if (family !== 4 && family !== 6) {
+      throw new TypeError(`conntrack family must be 4 or 6, got ${String(family)}`)
+    }
+    const [file, ...args] = inNamespace(namespace, ['conntrack', '-L', '-p', 'udp', '-f', family === 6 ? 'ipv6' : 'ipv4'])
     const { stdout } = await runChecked(file, args)
     return parseConntrack(stdout)
   }
@@ -261,13 +301,19 @@ export class Lab {
   /**
    * Forget every binding of a site's NAT router (or of its carrier NAT):
    * conntrack entries and the cone NAT's mapping tables. Later flows get new
-   * mappings as if the router had just started.
+   * mappings as if the router had just started. A dual-stack site router
+   * also forgets its IPv6 pinholes (`family` is ignored).
    */
   async resetNat (site: string, options: ConntrackOptions = {}): Promise<void> {
     this.#assertAlive()
     const spec = this.site(site)
     const nat = options.carrier === true ? spec.carrier : spec.nat
     const namespace = this.#natNamespace(site, options.carrier === true)
+    if (options.carrier !== true && spec.ipv6 != null) {
+      requireTools([['conntrack', 'conntrack']])
+      const [file, ...args] = inNamespace(namespace, ['conntrack', '-F', '-f', 'ipv6'])
+      await runChecked(file, args)
+    }
     if (nat == null || nat.nat === 'none') {
       return
     }
@@ -355,7 +401,8 @@ export class Lab {
       hosts: Object.freeze(site.hosts.map(host => this.host(host.name))),
       ...(site.router.portMapping != null ? { portMapping: Object.freeze(withoutStun(site.router.portMapping)) } : {}),
       truth: Object.freeze({ ...site.truth }),
-      link: Object.freeze({ ...site.link })
+      link: Object.freeze({ ...site.link }),
+      ...(site.ipv6 != null && site.router.ipv6 != null ? { ipv6: Object.freeze(labSiteIpv6(site)) } : {})
     })
   }
 
@@ -363,6 +410,22 @@ export class Lab {
     if (this.#destroyed) {
       throw new LabDestroyedError()
     }
+  }
+}
+
+function labSiteIpv6 (site: SiteSpec): LabSiteIpv6 {
+  const router = site.router.ipv6
+  const outer = site.carrier?.ipv6 ?? router
+  if (site.ipv6 == null || router == null || outer == null) {
+    throw new TypeError(`Site "${site.name}" has no IPv6`)
+  }
+  return {
+    mode: site.ipv6.mode,
+    prefix: site.ipv6.prefix,
+    routerLanIp: router.lanIp,
+    routerWanIp: router.wanIp,
+    publicRouterIp: outer.wanIp,
+    truth: Object.freeze({ ...site.ipv6.truth })
   }
 }
 

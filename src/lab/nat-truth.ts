@@ -4,7 +4,7 @@
  */
 
 import { DEFAULT_SEQUENTIAL_PORT_DELTA } from './constants.ts'
-import type { NatOptions, NatTruth, NatType, SiteOptions } from './types.ts'
+import type { Ipv6Mode, Ipv6Truth, NatOptions, NatTruth, NatType, SiteOptions } from './types.ts'
 
 const MAPPING_RANK = { EIM: 0, ADM: 1, APDM: 2 } as const
 const FILTERING_RANK = { EIF: 0, ADF: 1, APDF: 2 } as const
@@ -69,4 +69,23 @@ export function siteTruth (site: Pick<SiteOptions, 'nat' | 'portDelta' | 'carrie
   }
 
   return truth
+}
+
+/**
+ * What an observer on the internet sees of a site's IPv6: never a
+ * translation (the LAN host's own address and port: EIM, preserving), and
+ * the router's filtering: address-and-port-dependent for the stateful
+ * firewall (only replies from exactly the contacted address and port pass),
+ * none for an open router. A carrier in front routes IPv6 without a filter,
+ * so it changes nothing.
+ */
+export function ipv6Truth (mode: Ipv6Mode): Ipv6Truth {
+  switch (mode) {
+    case 'firewall':
+      return { mode, translation: 'none', mapping: 'EIM', filtering: 'APDF', allocation: 'preserving' }
+    case 'open':
+      return { mode, translation: 'none', mapping: 'EIM', filtering: 'EIF', allocation: 'preserving' }
+    default:
+      throw new TypeError(`Unknown IPv6 mode "${String(mode)}"`)
+  }
 }

@@ -10,6 +10,7 @@
  * command line.
  */
 
+import { isIPv6 } from 'node:net'
 import { LabTopologyError } from './errors.ts'
 import { routerRuleset } from './nft-ruleset.ts'
 import { inNamespace, runChecked, runCommand } from './run-command.ts'
@@ -95,21 +96,30 @@ export function planRebinding (router: RouterSpec, rebindings: readonly Rebindin
 
 /**
  * The table that drops every packet the router forwards to or from
- * `remoteIps`, before the NAT's own forward chain sees it: the direct path
- * to those addresses is gone while the table exists, everything else
- * (the relay, STUN) passes.
+ * `remoteIps` (IPv4 and IPv6 addresses), before the NAT's and the IPv6
+ * firewall's own forward chains see it: the direct path to those addresses
+ * is gone while the table exists, everything else (the relay, STUN) passes.
  */
 export function blackholeRuleset (remoteIps: readonly string[]): string {
   if (remoteIps.length === 0) {
     throw new LabTopologyError('Blackhole: name at least one remote address')
   }
-  const set = remoteIps.map(ip => checkIp(ip, 'The blackholed address')).join(', ')
+  const v4 = remoteIps.filter(ip => !ip.includes(':')).map(ip => checkIp(ip, 'The blackholed address'))
+  const v6 = remoteIps.filter(ip => ip.includes(':')).map(ip => {
+    if (isIPv6(ip)) {
+      return ip
+    }
+    throw new LabTopologyError(`The blackholed address must be an IPv4 or IPv6 address, got "${ip}"`)
+  })
+  const rules = (family: 'ip' | 'ip6', set: string[]): string[] => set.length === 0
+    ? []
+    : [`    ${family} saddr { ${set.join(', ')} } counter drop`, `    ${family} daddr { ${set.join(', ')} } counter drop`]
   return [
-    `table ip ${BLACKHOLE_TABLE} {`,
+    `table inet ${BLACKHOLE_TABLE} {`,
     '  chain forward {',
     '    type filter hook forward priority filter - 10; policy accept;',
-    `    ip saddr { ${set} } counter drop`,
-    `    ip daddr { ${set} } counter drop`,
+    ...rules('ip', v4),
+    ...rules('ip6', v6),
     '  }',
     '}',
     ''
@@ -223,7 +233,7 @@ export async function blackhole (lab: Lab, site: string, remoteIps: readonly str
       return
     }
     ended = true
-    await inRouter(router, ['nft', 'delete', 'table', 'ip', BLACKHOLE_TABLE])
+    await inRouter(router, ['nft', 'delete', 'table', 'inet', BLACKHOLE_TABLE])
   }
 }
 

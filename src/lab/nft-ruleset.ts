@@ -29,13 +29,36 @@
  * router's own traffic leaves from its WAN address as it is). A carrier
  * whose router maps ports lets in that router's STUN test.
  *
+ * A router with IPv6 also gets table `ip6 lab6` (see `routerFirewall6`):
+ * a stateful firewall without translation, or for an open router a forward
+ * chain that filters nothing and only makes conntrack watch the flows. The
+ * IPv4 table is the same with or without it.
+ *
  * The internet namespace gets one table, `bridge lab`, with the random drops
- * of lossy links.
+ * of lossy links (IPv4, and IPv6 but neighbour discovery in a dual-stack
+ * lab).
  */
 
 import { GATEWAY_STUN_PORTS, PCP_PORT, SSDP_PORT, UPNP_HTTP_PORT } from './constants.ts'
 import { IFACE } from './topology.ts'
 import type { InternetPort, RouterSpec } from './topology.ts'
+
+/** Options of the internet namespace's rulesets */
+export interface InternetRulesetOptions {
+  /**
+   * The lab is dual-stack: impair IPv6 too
+   *
+   * @default false
+   */
+  ipv6?: boolean
+}
+
+/**
+ * ICMPv6 types the lab never drops or delays on the internet bridge:
+ * neighbour discovery, the IPv6 counterpart of ARP (RFC 4861)
+ */
+const ND_TYPES_NFT = 'nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect'
+const ND_TYPES_XT = ['router-solicitation', 'router-advertisement', 'neighbour-solicitation', 'neighbour-advertisement', 'redirect']
 
 /** nft counts random numbers modulo this when it drops packets: 0.01 % steps */
 const LOSS_SCALE = 10_000
@@ -44,6 +67,70 @@ const LOSS_SCALE = 10_000
  * The ruleset of a site router or carrier NAT.
  */
 export function routerRuleset (router: RouterSpec): string {
+  const v4 = routerRuleset4(router)
+  const v6 = routerFirewall6(router)
+  return v6 != null ? `${v4}\n${v6}` : v4
+}
+
+/**
+ * The IPv6 table of a dual-stack router or carrier (`table ip6 lab6`), or
+ * undefined for an IPv4-only one. No translation.
+ *
+ * A `firewall` router's `forward` chain has policy drop: replies (`ct state
+ * established,related`, which includes ICMPv6 errors about a known flow)
+ * and everything from the LAN pass; from the WAN only ICMPv6 packet-too-big
+ * (path MTU discovery must work, RFC 4890) and echo requests; every other
+ * new inbound packet is dropped silently. So an outbound UDP packet opens a
+ * pinhole for replies from exactly its destination address and port
+ * (APDF), and two hosts behind two such firewalls punch through by sending
+ * to each other at the same time. Its `input` chain drops TCP and UDP from
+ * the WAN to the router itself, as the IPv4 table does.
+ *
+ * An `open` router's `forward` chain accepts everything; its `ct state`
+ * rule only makes conntrack track the flows, so that tests can list them.
+ */
+export function routerFirewall6 (router: RouterSpec): string | undefined {
+  const v6 = router.ipv6
+  if (v6 == null) {
+    return undefined
+  }
+  const wan = quote(IFACE.wan)
+  const lan = quote(IFACE.lan)
+
+  if (v6.mode === 'open') {
+    return [
+      'table ip6 lab6 {',
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy accept;',
+      '    # no filter: this rule only makes conntrack track the flows',
+      '    ct state established,related accept',
+      '  }',
+      '}',
+      ''
+    ].join('\n')
+  }
+
+  return [
+    'table ip6 lab6 {',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    `    iifname ${lan} oifname ${wan} accept`,
+    `    iifname ${wan} icmpv6 type { packet-too-big, echo-request } accept`,
+    '  }',
+    '',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    '    ct state established,related accept',
+    `    iifname ${wan} meta l4proto { tcp, udp } drop`,
+    '  }',
+    '}',
+    ''
+  ].join('\n')
+}
+
+function routerRuleset4 (router: RouterSpec): string {
   const { nat, wanIp, lanSubnet, portMapping } = router
   const wan = quote(IFACE.wan)
   const lan = quote(IFACE.lan)
@@ -261,10 +348,11 @@ function miniupnpdTable (): string[] {
 
 /**
  * The ruleset of the internet namespace: random drops on lossy links, in
- * both directions, IPv4 only (ARP is never dropped). Returns undefined when
- * no link is lossy.
+ * both directions, IPv4 only (ARP is never dropped); in a dual-stack lab
+ * IPv6 too, except neighbour discovery (as ARP). Returns undefined when no
+ * link is lossy.
  */
-export function internetRuleset (ports: readonly InternetPort[]): string | undefined {
+export function internetRuleset (ports: readonly InternetPort[], options: InternetRulesetOptions = {}): string | undefined {
   const lossy = ports.filter(port => port.lossPercent > 0)
 
   if (lossy.length === 0) {
@@ -278,10 +366,17 @@ export function internetRuleset (ports: readonly InternetPort[]): string | undef
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;'
   ]
+  if (options.ipv6 === true) {
+    // ends this chain only, which does nothing but drop
+    lines.push(`    icmpv6 type { ${ND_TYPES_NFT} } accept`)
+  }
   for (const port of lossy) {
     const threshold = Math.round(port.lossPercent * LOSS_SCALE / 100)
     for (const direction of ['iifname', 'oifname']) {
       lines.push(`    meta protocol ip ${direction} ${quote(port.iface)} numgen random mod ${LOSS_SCALE} < ${threshold} drop`)
+      if (options.ipv6 === true) {
+        lines.push(`    meta protocol ip6 ${direction} ${quote(port.iface)} numgen random mod ${LOSS_SCALE} < ${threshold} drop`)
+      }
     }
   }
   lines.push('  }', '}', '')
@@ -299,8 +394,12 @@ export function internetRuleset (ports: readonly InternetPort[]): string | undef
  * tables hook at different priorities, so a packet between two delayed
  * links waits in both queues. Queue `2k` holds the packets arriving from
  * port k, queue `2k + 1` those leaving to it.
+ *
+ * In a dual-stack lab, `rules6` (for `ip6tables-restore`) sends bridged
+ * IPv6 packets to the same queues (the delay stage takes any family),
+ * except neighbour discovery, which passes at once as ARP does.
  */
-export function delayQueueRules (ports: readonly InternetPort[]): { rules: string, queues: Array<{ queue: number, delayMs: number }> } | undefined {
+export function delayQueueRules (ports: readonly InternetPort[], options: InternetRulesetOptions = {}): { rules: string, rules6?: string, queues: Array<{ queue: number, delayMs: number }> } | undefined {
   const delayed = ports
     .map((port, index) => ({ port, index }))
     .filter(({ port }) => port.delayMs > 0)
@@ -319,7 +418,20 @@ export function delayQueueRules (ports: readonly InternetPort[]): { rules: strin
     queues.push({ queue: 2 * index, delayMs: port.delayMs }, { queue: 2 * index + 1, delayMs: port.delayMs })
   }
 
-  return { rules: [...mangle, 'COMMIT', ...filter, 'COMMIT', ''].join('\n'), queues }
+  const rules = [...mangle, 'COMMIT', ...filter, 'COMMIT', ''].join('\n')
+
+  if (options.ipv6 !== true) {
+    return { rules, queues }
+  }
+
+  const nd = ND_TYPES_XT.map(type => `-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j ACCEPT`)
+  const rules6 = [
+    mangle[0], ...nd, ...mangle.slice(1), 'COMMIT',
+    filter[0], ...nd, ...filter.slice(1), 'COMMIT',
+    ''
+  ].join('\n')
+
+  return { rules, rules6, queues }
 }
 
 function quote (name: string): string {

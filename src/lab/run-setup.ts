@@ -24,6 +24,8 @@ export function stepCommand (step: SetupStep): { argv: string[], input?: string 
       return { argv: inNamespace(step.namespace, ['nft', '-f', '-']), input: step.ruleset }
     case 'iptables-restore':
       return { argv: inNamespace(step.namespace, ['iptables-restore']), input: step.rules }
+    case 'ip6tables-restore':
+      return { argv: inNamespace(step.namespace, ['ip6tables-restore']), input: step.rules }
     default:
       throw new TypeError(`Unknown setup step ${JSON.stringify(step satisfies never)}`)
   }

@@ -12,9 +12,16 @@
  *    namespace; each router and carrier does the same for its LAN. No
  *    interface ever exists in the root namespace.
  * 3. in every namespace at once: addresses and routes (`ip -batch`), the
- *    nftables ruleset (`nft -f`), the delay queue rules (`iptables-restore`)
+ *    nftables ruleset (`nft -f`), the delay queue rules (`iptables-restore`,
+ *    and `ip6tables-restore` in a dual-stack lab)
  * 4. sysctls: after the rulesets, because where conntrack is a module its
  *    sysctls only exist once a ruleset has loaded it
+ *
+ * IPv6 addresses are added with `nodad` (usable at once, no duplicate
+ * address detection); dual-stack namespaces get `accept_ra=0` and
+ * `autoconf=0` on their interfaces (nothing in the lab sends router
+ * advertisements, and nothing may add addresses), routers
+ * `net.ipv6.conf.all.forwarding=1`.
  */
 
 import { delayQueueRules, internetRuleset, routerRuleset } from './nft-ruleset.ts'
@@ -33,6 +40,8 @@ export type SetupStep =
   | { kind: 'nft', namespace: string, ruleset: string }
   /** `ip netns exec namespace iptables-restore` with the rules on stdin */
   | { kind: 'iptables-restore', namespace: string, rules: string }
+  /** `ip netns exec namespace ip6tables-restore` with the rules on stdin */
+  | { kind: 'ip6tables-restore', namespace: string, rules: string }
 
 export interface DelayStagePlan {
   namespace: string
@@ -61,12 +70,17 @@ export function planSetup (topology: Topology): SetupPlan {
 
   for (const host of topology.publicHosts) {
     config.push(hostConfig(host, topology))
+    sysctls.push(...hostSysctls6(host))
   }
 
   for (const site of topology.sites) {
     if (site.carrier != null) {
       links.push(lanLinks(site.carrier, [{ iface: 'r0', namespace: site.router.namespace, peerIface: IFACE.wan }]))
-      const carrier = routerConfig(site.carrier, topology, [{ subnet: site.router.lanSubnet, via: site.router.wanIp }])
+      const lanRoutes = [{ subnet: site.router.lanSubnet, via: site.router.wanIp }]
+      if (site.router.ipv6 != null) {
+        lanRoutes.push({ subnet: site.router.ipv6.lanSubnet, via: site.router.ipv6.wanIp })
+      }
+      const carrier = routerConfig(site.carrier, topology, lanRoutes)
       config.push(...carrier.config)
       sysctls.push(...carrier.sysctls)
     }
@@ -76,11 +90,12 @@ export function planSetup (topology: Topology): SetupPlan {
     sysctls.push(...router.sysctls)
     for (const host of site.hosts) {
       config.push(hostConfig(host, topology))
+      sysctls.push(...hostSysctls6(host))
     }
   }
 
-  const loss = internetRuleset(topology.ports)
-  const delay = delayQueueRules(topology.ports)
+  const loss = internetRuleset(topology.ports, { ipv6: topology.ipv6 })
+  const delay = delayQueueRules(topology.ports, { ipv6: topology.ipv6 })
 
   if (loss != null) {
     config.push({ kind: 'nft', namespace: topology.internetNamespace, ruleset: loss })
@@ -91,7 +106,13 @@ export function planSetup (topology: Topology): SetupPlan {
     config.push({ kind: 'iptables-restore', namespace: topology.internetNamespace, rules: delay.rules })
     // bridged IPv4 packets must pass the IP hooks to reach NFQUEUE: this
     // needs br_netfilter (built in, or loaded by the administrator)
-    sysctls.push({ kind: 'sysctl', namespace: topology.internetNamespace, values: { 'net.bridge.bridge-nf-call-iptables': '1' } })
+    const values: Record<string, string> = { 'net.bridge.bridge-nf-call-iptables': '1' }
+    if (delay.rules6 != null) {
+      // bridged IPv6 packets take the same path through ip6tables
+      config.push({ kind: 'ip6tables-restore', namespace: topology.internetNamespace, rules: delay.rules6 })
+      values['net.bridge.bridge-nf-call-ip6tables'] = '1'
+    }
+    sysctls.push({ kind: 'sysctl', namespace: topology.internetNamespace, values })
     delayStage = { namespace: topology.internetNamespace, queues: delay.queues }
   }
 
@@ -163,15 +184,49 @@ function hostConfig (host: HostSpec, topology: Topology): SetupStep {
     lines.push(`addr add ${ip}/${host.prefixLength} dev ${dev}`)
   }
   lines.push(`link set ${dev} up`)
+  for (const ip of host.ips6 ?? []) {
+    lines.push(`addr add ${ip}/64 dev ${dev} nodad`)
+  }
   if (host.kind === 'public') {
     // 198.51.100.x is the host's own second subnet; other public LANs are routed
     for (const route of topology.internetRoutes) {
       lines.push(`route add ${route.subnet} via ${route.via} dev ${dev}`)
     }
+    if (host.ips6 != null) {
+      for (const route of topology.internetRoutes6) {
+        lines.push(`route add ${route.subnet} via ${route.via} dev ${dev}`)
+      }
+    }
   } else if (host.gateway != null) {
     lines.push(`route add default via ${host.gateway} dev ${dev}`)
   }
+  if (host.kind === 'lan' && host.gateway6 != null) {
+    lines.push(`route add ::/0 via ${host.gateway6} dev ${dev}`)
+  }
   return { kind: 'ip-batch', namespace: host.namespace, lines }
+}
+
+/**
+ * The IPv6 sysctls of a dual-stack host (none for an IPv4-only one): no
+ * router advertisements, no autoconfigured addresses, no duplicate address
+ * detection.
+ */
+function hostSysctls6 (host: HostSpec): SetupStep[] {
+  if (host.ips6 == null) {
+    return []
+  }
+  return [{ kind: 'sysctl', namespace: host.namespace, values: noAutoconf6([IFACE.host]) }]
+}
+
+/** sysctls that keep the kernel from configuring IPv6 by itself on these interfaces */
+function noAutoconf6 (ifaces: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const iface of ['all', 'default', ...ifaces]) {
+    values[`net.ipv6.conf.${iface}.accept_ra`] = '0'
+    values[`net.ipv6.conf.${iface}.autoconf`] = '0'
+    values[`net.ipv6.conf.${iface}.accept_dad`] = '0'
+  }
+  return values
 }
 
 function routerConfig (router: RouterSpec, topology: Topology, lanRoutes: Array<{ subnet: string, via: string }>): { config: SetupStep[], sysctls: SetupStep[] } {
@@ -193,16 +248,43 @@ function routerConfig (router: RouterSpec, topology: Topology, lanRoutes: Array<
     lines.push(`route add default via ${router.wanGateway} dev ${wan}`)
   }
 
-  // a carrier reaches its site router's LAN (needed when that LAN is public)
+  const v6 = router.ipv6
+  if (v6 != null) {
+    lines.push(
+      `addr add ${v6.wanIp}/${v6.prefixLength} dev ${wan} nodad`,
+      `addr add ${v6.lanIp}/${v6.prefixLength} dev ${lan} nodad`
+    )
+    if (router.onInternet) {
+      for (const route of topology.internetRoutes6) {
+        if (route.via !== v6.wanIp) {
+          lines.push(`route add ${route.subnet} via ${route.via} dev ${wan}`)
+        }
+      }
+    } else if (v6.wanGateway != null) {
+      lines.push(`route add ::/0 via ${v6.wanGateway} dev ${wan}`)
+    }
+  }
+
+  // a carrier reaches its site router's LAN (needed when that LAN is public,
+  // and for the site's IPv6 /64)
   for (const route of lanRoutes) {
     lines.push(`route add ${route.subnet} via ${route.via} dev ${lan}`)
   }
 
   const seconds = String(router.nat.bindingTimeoutMs / 1000)
   const values: Record<string, string> = { 'net.ipv4.ip_forward': '1' }
-  if (router.nat.nat !== 'none') {
+  // the UDP timeouts are per namespace, IPv4 and IPv6 alike: the firewall's
+  // pinholes live as long as the NAT's bindings
+  if (router.nat.nat !== 'none' || v6?.mode === 'firewall') {
     values['net.netfilter.nf_conntrack_udp_timeout'] = seconds
     values['net.netfilter.nf_conntrack_udp_timeout_stream'] = seconds
+  }
+  const bridgeValues: Record<string, string> = { 'net.bridge.bridge-nf-call-iptables': '0' }
+
+  const sysctls: SetupStep[] = [{ kind: 'sysctl', namespace: router.namespace, values }]
+  if (v6 != null) {
+    bridgeValues['net.bridge.bridge-nf-call-ip6tables'] = '0'
+    sysctls.push({ kind: 'sysctl', namespace: router.namespace, values: { 'net.ipv6.conf.all.forwarding': '1', ...noAutoconf6([wan, lan]) } })
   }
 
   return {
@@ -211,10 +293,11 @@ function routerConfig (router: RouterSpec, topology: Topology, lanRoutes: Array<
       { kind: 'nft', namespace: router.namespace, ruleset: routerRuleset(router) }
     ],
     sysctls: [
-      { kind: 'sysctl', namespace: router.namespace, values },
+      ...sysctls,
       // LAN-to-LAN traffic is switched by the bridge and must not pass the
-      // router's IP hooks (conntrack, NAT); without br_netfilter it never does
-      { kind: 'sysctl', namespace: router.namespace, values: { 'net.bridge.bridge-nf-call-iptables': '0' }, ifPresent: true }
+      // router's IP hooks (conntrack, NAT, the IPv6 firewall); without
+      // br_netfilter it never does
+      { kind: 'sysctl', namespace: router.namespace, values: bridgeValues, ifPresent: true }
     ]
   }
 }

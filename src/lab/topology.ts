@@ -11,9 +11,26 @@
  * - site without NAT o: LAN 192.0.2.(16o)/28 (public, routed through the
  *   site router), router .(16o+1), hosts .(16o+2), ...
  * - carrier network of site i: 172.16.(i+1).0/24, carrier .1, site router .2
+ *
+ * IPv6 (dual-stack labs only, `ipv6`; 2001:db8::/32, no NAT):
+ *
+ * - internet: 2001:db8::/64 on the same bridge
+ *   - public host k: 2001:db8::(10+k) and 2001:db8::1:(10+k)
+ *   - internet-facing router r: 2001:db8::(100+r) (same r as in IPv4)
+ *   (the numbers are written as in IPv4, e.g. 2001:db8::10, and read as hex)
+ * - site i (any NAT type): LAN 2001:db8:(i+1)::/64, router ::1, hosts ::10,
+ *   ::11, ...
+ * - carrier link of site i: 2001:db8:(i+1):ff::/64, carrier ::1, site
+ *   router ::2; the carrier routes the site's /64 without NAT or filter
+ * - every internet-facing node (public hosts, routers, carriers) routes
+ *   each site's /64 via that site's internet-facing router (carrier or
+ *   router); LAN hosts have a default route via their router, a router
+ *   behind a carrier via the carrier
  */
 
 import {
+  IPV6_CARRIER_SUBNET_ID,
+  IPV6_SUBNET_PREFIX_LENGTH,
   DEFAULT_BINDING_TIMEOUT_MS,
   DEFAULT_HOSTS_PER_SITE,
   DEFAULT_PCP_MAX_LIFETIME_S,
@@ -37,9 +54,9 @@ import {
   MIN_SEQUENTIAL_POOL_SIZE
 } from './constants.ts'
 import { LabTopologyError } from './errors.ts'
-import { siteTruth } from './nat-truth.ts'
+import { ipv6Truth, siteTruth } from './nat-truth.ts'
 import { NAT_TYPES } from './types.ts'
-import type { LabOptions, LinkOptions, NatOptions, NatTruth, NatType, PortMappingOptions, PublicHostOptions, SiteOptions } from './types.ts'
+import type { Ipv6Mode, Ipv6Truth, LabOptions, LinkOptions, NatOptions, NatTruth, NatType, PortMappingOptions, PublicHostOptions, SiteOptions } from './types.ts'
 
 /** Interface names inside the namespaces (the same in every lab) */
 export const IFACE = Object.freeze({
@@ -54,6 +71,9 @@ export const IFACE = Object.freeze({
 })
 
 export const INTERNET_SUBNETS = Object.freeze(['203.0.113.0/24', '198.51.100.0/24'])
+
+/** the IPv6 internet of a dual-stack lab (on the same bridge) */
+export const INTERNET_SUBNET6 = '2001:db8::/64'
 
 /** A NAT with every default filled in */
 export interface ResolvedNat {
@@ -100,6 +120,23 @@ export interface HostSpec {
   gateway?: string
   /** the site of a LAN host */
   site?: string
+  /** global IPv6 addresses, primary first (dual-stack hosts only), each a /64 */
+  ips6?: string[]
+  /** next hop of the IPv6 default route (dual-stack LAN hosts) */
+  gateway6?: string
+}
+
+/** The IPv6 side of a router or carrier (dual-stack sites only) */
+export interface RouterIpv6Spec {
+  /** a site router's firewall, or `open` (a carrier is always `open`) */
+  mode: Ipv6Mode
+  wanIp: string
+  /** default route of a router behind a carrier */
+  wanGateway?: string
+  lanIp: string
+  lanSubnet: string
+  /** the subnet of every IPv6 link (64) */
+  prefixLength: number
 }
 
 export interface RouterSpec {
@@ -123,6 +160,16 @@ export interface RouterSpec {
    * it answers that router's STUN test
    */
   gatewayStunIp?: string
+  /** the router's IPv6 side (dual-stack sites only) */
+  ipv6?: RouterIpv6Spec
+}
+
+/** The IPv6 side of a dual-stack site */
+export interface SiteIpv6Spec {
+  mode: Ipv6Mode
+  /** the LAN's /64, e.g. 2001:db8:1::/64 */
+  prefix: string
+  truth: Ipv6Truth
 }
 
 export interface SiteSpec {
@@ -134,6 +181,8 @@ export interface SiteSpec {
   publicIp: string
   truth: NatTruth
   link: Required<LinkOptions>
+  /** the site's IPv6 (dual-stack sites only) */
+  ipv6?: SiteIpv6Spec
 }
 
 /** One port of the internet bridge, and what its link does */
@@ -163,6 +212,10 @@ export interface Topology {
   ports: InternetPort[]
   /** routes to the public LANs of sites without NAT */
   internetRoutes: InternetRoute[]
+  /** whether the lab is dual-stack */
+  ipv6: boolean
+  /** routes every internet-facing IPv6 node gets: each site's /64 (empty without IPv6) */
+  internetRoutes6: InternetRoute[]
   /** the STUN responders the lab runs for the routers' miniupnpd (none without port mapping) */
   gatewayStun: GatewayStunSpec[]
 }
@@ -202,6 +255,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
     throw new LabTopologyError(`A lab has at most ${MAX_OPEN_SITES} sites with nat "none"`)
   }
 
+  const ipv6 = resolveLabIpv6(options, sitesIn)
+
   const hostNames = new Set<string>()
   const claimHostName = (name: string): void => {
     if (hostNames.has(name)) {
@@ -224,12 +279,17 @@ export function planTopology (id: string, options: LabOptions): Topology {
     namespaces.push(namespace)
     ports.push({ iface: `p${k}`, peerNamespace: namespace, peerIface: IFACE.host, ...link })
 
+    if (options.ipv6 != null && typeof options.ipv6 !== 'boolean') {
+      throw new LabTopologyError(`public host "${options.name}": ipv6 must be true or false, got ${JSON.stringify(options.ipv6)}`)
+    }
+
     return {
       name: options.name,
       namespace,
       kind: 'public',
       ips: [`203.0.113.${10 + k}`, `198.51.100.${10 + k}`],
-      prefixLength: 24
+      prefixLength: 24,
+      ...(ipv6 && options.ipv6 !== false ? { ips6: [`2001:db8::${10 + k}`, `2001:db8::1:${10 + k}`] } : {})
     }
   })
 
@@ -279,13 +339,16 @@ export function planTopology (id: string, options: LabOptions): Topology {
       hostIp = j => `10.${i + 1}.0.${10 + j}`
     }
 
+    const v6 = siteIpv6Plan(i, resolveSiteIpv6(options, ipv6, nat, what))
+
     const routerNamespace = `${prefix}${options.name}-nat`
     let carrier: RouterSpec | undefined
     let router: RouterSpec
 
     if (carrierNat != null) {
       const carrierNamespace = `${prefix}${options.name}-cgn`
-      const wanIp = `203.0.113.${100 + internetRouters++}`
+      const r = internetRouters++
+      const wanIp = `203.0.113.${100 + r}`
       carrier = {
         namespace: carrierNamespace,
         role: 'carrier',
@@ -297,7 +360,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
         lanSubnet: `172.16.${i + 1}.0/24`,
         lanPrefixLength: 24,
         onInternet: true,
-        ...(portMapping != null ? { gatewayStunIp: `172.16.${i + 1}.${GATEWAY_STUN_CARRIER_HOST}` } : {})
+        ...(portMapping != null ? { gatewayStunIp: `172.16.${i + 1}.${GATEWAY_STUN_CARRIER_HOST}` } : {}),
+        ...v6.carrier(r)
       }
       router = {
         namespace: routerNamespace,
@@ -311,23 +375,26 @@ export function planTopology (id: string, options: LabOptions): Topology {
         lanSubnet,
         lanPrefixLength,
         onInternet: false,
-        ...(portMapping != null ? { portMapping: { ...portMapping, stun: { ips: [carrier.lanIp, carrier.gatewayStunIp as string] as const, ports: GATEWAY_STUN_PORTS } } } : {})
+        ...(portMapping != null ? { portMapping: { ...portMapping, stun: { ips: [carrier.lanIp, carrier.gatewayStunIp as string] as const, ports: GATEWAY_STUN_PORTS } } } : {}),
+        ...v6.routerBehindCarrier()
       }
       namespaces.push(carrierNamespace, routerNamespace)
       ports.push({ iface: `s${ports.length}`, peerNamespace: carrierNamespace, peerIface: IFACE.wan, ...link })
     } else {
+      const r = internetRouters++
       router = {
         namespace: routerNamespace,
         role: 'router',
         site: options.name,
         nat,
-        wanIp: `203.0.113.${100 + internetRouters++}`,
+        wanIp: `203.0.113.${100 + r}`,
         wanPrefixLength: 24,
         lanIp,
         lanSubnet,
         lanPrefixLength,
         onInternet: true,
-        ...(portMapping != null ? { portMapping: { ...portMapping, stun: { ips: GATEWAY_STUN_INTERNET_IPS, ports: GATEWAY_STUN_PORTS } } } : {})
+        ...(portMapping != null ? { portMapping: { ...portMapping, stun: { ips: GATEWAY_STUN_INTERNET_IPS, ports: GATEWAY_STUN_PORTS } } } : {}),
+        ...v6.router(r)
       }
       namespaces.push(routerNamespace)
       ports.push({ iface: `s${ports.length}`, peerNamespace: routerNamespace, peerIface: IFACE.wan, ...link })
@@ -346,7 +413,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
         ips: [hostIp(j)],
         prefixLength: lanPrefixLength,
         gateway: lanIp,
-        site: options.name
+        site: options.name,
+        ...v6.host(j)
       })
     }
 
@@ -357,7 +425,8 @@ export function planTopology (id: string, options: LabOptions): Topology {
       hosts,
       publicIp: carrier?.wanIp ?? router.wanIp,
       truth: siteTruth({ ...options, carrier: options.carrier }),
-      link
+      link,
+      ...v6.site()
     }
   })
 
@@ -368,6 +437,13 @@ export function planTopology (id: string, options: LabOptions): Topology {
   const internetRoutes: InternetRoute[] = sites
     .filter(site => site.router.nat.nat === 'none' && site.carrier == null)
     .map(site => ({ subnet: site.router.lanSubnet, via: site.router.wanIp }))
+
+  // each dual-stack site's /64, via its internet-facing router (the
+  // carrier for a double NAT)
+  const internetRoutes6: InternetRoute[] = sites.flatMap(site => {
+    const outer = site.carrier ?? site.router
+    return site.ipv6 != null && outer.ipv6 != null ? [{ subnet: site.ipv6.prefix, via: outer.ipv6.wanIp }] : []
+  })
 
   const gatewayStun: GatewayStunSpec[] = []
 
@@ -381,7 +457,78 @@ export function planTopology (id: string, options: LabOptions): Topology {
     }
   }
 
-  return { id, prefix, internetNamespace, namespaces, publicHosts, sites, ports, internetRoutes, gatewayStun }
+  return { id, prefix, internetNamespace, namespaces, publicHosts, sites, ports, internetRoutes, ipv6, internetRoutes6, gatewayStun }
+}
+
+/** The IPv6 parts of site i's specs: each empty for an IPv4-only site */
+interface SiteIpv6Plan {
+  /** the site router on the internet, as internet-facing router number r */
+  router(r: number): { ipv6?: RouterIpv6Spec }
+  /** the site router behind its carrier */
+  routerBehindCarrier(): { ipv6?: RouterIpv6Spec }
+  /** the carrier, as internet-facing router number r */
+  carrier(r: number): { ipv6?: RouterIpv6Spec }
+  /** LAN host j */
+  host(j: number): Pick<HostSpec, 'ips6' | 'gateway6'>
+  site(): { ipv6?: SiteIpv6Spec }
+}
+
+/**
+ * The IPv6 addresses of site i (see the address plan at the top), or none
+ * when `mode` is false.
+ */
+function siteIpv6Plan (i: number, mode: Ipv6Mode | false): SiteIpv6Plan {
+  if (mode === false) {
+    return { router: () => ({}), routerBehindCarrier: () => ({}), carrier: () => ({}), host: () => ({}), site: () => ({}) }
+  }
+  const length = IPV6_SUBNET_PREFIX_LENGTH
+  const lan = `2001:db8:${i + 1}::`
+  const link = `2001:db8:${i + 1}:${IPV6_CARRIER_SUBNET_ID}::`
+  const wan = (r: number): string => `2001:db8::${100 + r}`
+  const lanSide = { lanIp: `${lan}1`, lanSubnet: `${lan}/${length}`, prefixLength: length }
+
+  return {
+    router: r => ({ ipv6: { mode, wanIp: wan(r), ...lanSide } }),
+    routerBehindCarrier: () => ({ ipv6: { mode, wanIp: `${link}2`, wanGateway: `${link}1`, ...lanSide } }),
+    // a carrier routes IPv6 without a filter
+    carrier: r => ({ ipv6: { mode: 'open', wanIp: wan(r), lanIp: `${link}1`, lanSubnet: `${link}/${length}`, prefixLength: length } }),
+    host: j => ({ ips6: [`${lan}${10 + j}`], gateway6: `${lan}1` }),
+    site: () => ({ ipv6: { mode, prefix: `${lan}/${length}`, truth: ipv6Truth(mode) } })
+  }
+}
+
+/**
+ * Whether the lab is dual-stack: `LabOptions.ipv6`, or by default whether
+ * some site asks for an IPv6 mode.
+ */
+function resolveLabIpv6 (options: LabOptions, sites: readonly SiteOptions[]): boolean {
+  if (options.ipv6 != null && typeof options.ipv6 !== 'boolean') {
+    throw new LabTopologyError(`ipv6 must be true or false, got ${JSON.stringify(options.ipv6)}`)
+  }
+  const asked = sites.filter(site => site.ipv6 != null && site.ipv6 !== false)
+  if (options.ipv6 === false && asked.length > 0) {
+    throw new LabTopologyError(`The lab has ipv6: false, but site "${asked[0].name}" asks for IPv6 (ipv6: ${JSON.stringify(asked[0].ipv6)}); drop one of the two`)
+  }
+  return options.ipv6 ?? asked.length > 0
+}
+
+/**
+ * A site's IPv6 mode, or false for an IPv4-only site: by default a
+ * firewall in front of a NAT's LAN, and open for a site without NAT (whose
+ * IPv4 LAN is not filtered either).
+ */
+function resolveSiteIpv6 (options: SiteOptions, labIpv6: boolean, nat: ResolvedNat, what: string): Ipv6Mode | false {
+  const value = options.ipv6
+  if (value != null && value !== true && value !== false && value !== 'firewall' && value !== 'open') {
+    throw new LabTopologyError(`${what}: ipv6 must be true, false, "firewall" or "open", got ${JSON.stringify(value)}`)
+  }
+  if (!labIpv6 || value === false) {
+    return false
+  }
+  if (value == null || value === true) {
+    return nat.nat === 'none' ? 'open' : 'firewall'
+  }
+  return value
 }
 
 function resolvePortMapping (options: boolean | PortMappingOptions | undefined, what: string): Omit<ResolvedPortMapping, 'stun'> | undefined {

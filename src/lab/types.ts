@@ -78,6 +78,22 @@ export interface NatOptions {
 }
 
 /**
+ * What a site router does with IPv6 (the lab has no IPv6 NAT: LAN hosts
+ * have global addresses of the site's /64, routed through the router).
+ *
+ * `firewall` is a stateful firewall (nftables `table ip6 lab6`): replies
+ * (`ct state established,related`) and everything from the LAN pass, new
+ * inbound packets from the WAN are dropped silently, except ICMPv6
+ * packet-too-big and echo requests. No translation: endpoint-independent
+ * mapping with preserved addresses and ports, address-and-port-dependent
+ * filtering (APDF), like a port-restricted NAT without the NAT.
+ *
+ * `open` is routed with no filter; conntrack only watches (so that
+ * `lab.conntrack(site, { family: 6 })` shows the flows).
+ */
+export type Ipv6Mode = 'firewall' | 'open'
+
+/**
  * Impairments of the link between a site (or a public host) and the
  * internet. They act on the internet side of the link, after the NAT has
  * translated outgoing packets and before it sees incoming ones, in both
@@ -85,7 +101,8 @@ export interface NatOptions {
  */
 export interface LinkOptions {
   /**
-   * Share of IPv4 packets dropped, independently in each direction
+   * Share of IP packets dropped (IPv4, and IPv6 in a dual-stack lab; never
+   * ARP or IPv6 neighbour discovery), independently in each direction
    * (percent, 0-100). A round trip therefore loses
    * `1 - (1 - loss/100)^2` of the exchanges.
    *
@@ -94,7 +111,8 @@ export interface LinkOptions {
   lossPercent?: number
 
   /**
-   * Delay added to every IPv4 packet, in each direction (ms): a round trip
+   * Delay added to every IP packet (IPv4, and IPv6 in a dual-stack lab;
+   * not ARP or IPv6 neighbour discovery), in each direction (ms): a round trip
    * through this link grows by twice this value.
    *
    * @default 0
@@ -180,8 +198,22 @@ export interface SiteOptions extends NatOptions, LinkOptions {
   /**
    * A carrier-grade NAT between this site's router and the internet (double
    * NAT). The site router's WAN side is then a private carrier network.
+   * With IPv6, the carrier routes the site's /64 without NAT or filter (as
+   * carriers with CGNAT and native IPv6 do); the site router's own IPv6
+   * mode applies.
    */
   carrier?: NatOptions
+
+  /**
+   * IPv6 for this site (see {@link Ipv6Mode}): `false` keeps the site
+   * IPv4-only inside a dual-stack lab; `true` is the default mode. A mode
+   * (or `true`) turns IPv6 on for the whole lab unless `LabOptions.ipv6` is
+   * `false`, which is an error.
+   *
+   * @default 'firewall' for sites with a NAT and 'open' for sites with
+   * nat 'none' when the lab has IPv6; false otherwise
+   */
+  ipv6?: boolean | Ipv6Mode
 }
 
 /**
@@ -193,6 +225,14 @@ export interface PublicHostOptions extends LinkOptions {
    * characters
    */
   name: string
+
+  /**
+   * Give the host global IPv6 addresses when the lab has IPv6; `false` keeps
+   * it IPv4-only.
+   *
+   * @default true
+   */
+  ipv6?: boolean
 }
 
 export interface LabOptions {
@@ -209,6 +249,16 @@ export interface LabOptions {
    * @default []
    */
   publicHosts?: Array<string | PublicHostOptions>
+
+  /**
+   * Make the lab dual-stack: public hosts, site routers and LAN hosts also
+   * get global IPv6 addresses of 2001:db8::/32 (no IPv6 NAT; site routers
+   * run a stateful IPv6 firewall by default, see {@link Ipv6Mode}). The IPv4
+   * side is unchanged.
+   *
+   * @default true when a site asks for an IPv6 mode, else false
+   */
+  ipv6?: boolean
 }
 
 /**
@@ -223,6 +273,21 @@ export interface NatTruth {
    * For `sequential` allocation: the step between consecutive mappings
    */
   portDelta?: number
+}
+
+/**
+ * What a site's IPv6 router does, for tests to compare against: no
+ * translation (the host's own address and port are seen outside: EIM,
+ * preserving) and the firewall's filtering (APDF), or none (EIF) for an
+ * open router.
+ */
+export interface Ipv6Truth extends NatTruth {
+  mode: Ipv6Mode
+  /** IPv6 is never translated in the lab */
+  translation: 'none'
+  mapping: 'EIM'
+  allocation: 'preserving'
+  filtering: 'APDF' | 'EIF'
 }
 
 /**

@@ -370,7 +370,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   private async connectWith (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
-    const known = this.knownDirectAddress(peer)
+    const known = options.reuseKnownPath === false ? undefined : this.knownDirectAddress(peer)
 
     if (known == null) {
       return this.connectViaRelay(peer, options, signal)

@@ -233,6 +233,15 @@ export interface ConnectOptions extends AbortOptions, ProgressOptions<HolePunchP
    * @default false
    */
   fallbackToRelay?: boolean
+
+  /**
+   * Race the last direct address of a peer we reached directly within the
+   * last 10 minutes against the relay (happy eyeballs). `false` always goes
+   * through the relay and punches, e.g. to measure a fresh punch.
+   *
+   * @default true
+   */
+  reuseKnownPath?: boolean
 }
 
 export interface PunchStartEvent { peer: PeerId, side: 'initiator' | 'responder' }

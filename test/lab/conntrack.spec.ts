@@ -31,4 +31,15 @@ describe('lab conntrack parsing', () => {
   it('returns nothing for an empty table', () => {
     expect(parseConntrack('')).to.deep.equal([])
   })
+
+  it('reads IPv6 entries (conntrack -L -f ipv6) the same way', () => {
+    const text = 'udp      17 2 src=2001:db8:1::10 dst=2001:db8::10 sport=41000 dport=5000 src=2001:db8::10 dst=2001:db8:1::10 sport=5000 dport=41000 [ASSURED] mark=0 use=1\n'
+    expect(parseConntrack(text)).to.deep.equal([{
+      original: { src: '2001:db8:1::10', dst: '2001:db8::10', sport: 41000, dport: 5000 },
+      reply: { src: '2001:db8::10', dst: '2001:db8:1::10', sport: 5000, dport: 41000 },
+      timeoutSeconds: 2,
+      unreplied: false,
+      assured: true
+    }])
+  })
 })

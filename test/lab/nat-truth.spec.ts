@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { natTruth, siteTruth } from '../../src/lab/nat-truth.ts'
+import { ipv6Truth, natTruth, siteTruth } from '../../src/lab/nat-truth.ts'
 import type { NatTruth, NatType } from '../../src/lab/types.ts'
 
 describe('lab NAT truth', () => {
@@ -34,5 +34,13 @@ describe('lab NAT truth', () => {
       .to.deep.equal({ mapping: 'APDM', filtering: 'APDF', allocation: 'random' })
     expect(siteTruth({ nat: 'full-cone', carrier: { nat: 'restricted' } }))
       .to.deep.equal({ mapping: 'EIM', filtering: 'ADF', allocation: 'preserving' })
+  })
+})
+
+describe('lab IPv6 truth', () => {
+  it('translates nothing and filters like a port-restricted NAT behind a firewall, not at all when open', () => {
+    expect(ipv6Truth('firewall')).to.deep.equal({ mode: 'firewall', translation: 'none', mapping: 'EIM', filtering: 'APDF', allocation: 'preserving' })
+    expect(ipv6Truth('open')).to.deep.equal({ mode: 'open', translation: 'none', mapping: 'EIM', filtering: 'EIF', allocation: 'preserving' })
+    expect(() => ipv6Truth('nat66' as any)).to.throw(TypeError)
   })
 })

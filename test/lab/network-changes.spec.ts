@@ -47,17 +47,25 @@ describe('lab network changes (pure planning)', () => {
   describe('blackholing remote addresses', () => {
     it('drops forwarded packets to and from the addresses in a table of its own, before the NAT\'s forward chain', () => {
       const text = blackholeRuleset(['203.0.113.101', '203.0.113.102'])
-      expect(text).to.include(`table ip ${BLACKHOLE_TABLE} {`)
+      expect(text).to.include(`table inet ${BLACKHOLE_TABLE} {`)
       expect(text).to.include('type filter hook forward priority filter - 10; policy accept;')
       expect(text).to.include('ip saddr { 203.0.113.101, 203.0.113.102 } counter drop')
       expect(text).to.include('ip daddr { 203.0.113.101, 203.0.113.102 } counter drop')
       expect(text).to.not.include('flush ruleset')
     })
 
-    it('refuses an empty list and anything that is not an IPv4 address', () => {
+    it('drops IPv6 addresses too, in the same table', () => {
+      const text = blackholeRuleset(['203.0.113.101', '2001:db8:2::10'])
+      expect(text).to.include('ip saddr { 203.0.113.101 } counter drop')
+      expect(text).to.include('ip6 saddr { 2001:db8:2::10 } counter drop')
+      expect(text).to.include('ip6 daddr { 2001:db8:2::10 } counter drop')
+    })
+
+    it('refuses an empty list and anything that is not an IP address', () => {
       expect(() => blackholeRuleset([])).to.throw(LabTopologyError)
       expect(() => blackholeRuleset(['203.0.113.1 } accept'])).to.throw(LabTopologyError)
       expect(() => blackholeRuleset(['203.0.113.256'])).to.throw(LabTopologyError)
+      expect(() => blackholeRuleset(['2001:db8::1 } accept'])).to.throw(LabTopologyError)
     })
   })
 

@@ -1,6 +1,7 @@
 import { expect } from 'aegir/chai'
 import { LabTopologyError } from '../../src/lab/errors.ts'
 import { planTopology } from '../../src/lab/topology.ts'
+import type { SiteSpec } from '../../src/lab/topology.ts'
 
 const DOCUMENTATION_OR_PRIVATE = [
   /^203\.0\.113\.\d+$/,
@@ -90,4 +91,98 @@ describe('lab topology planning', () => {
       expect(() => planTopology('x', options)).to.throw(LabTopologyError)
     })
   }
+})
+
+describe('lab topology planning with IPv6', () => {
+  const topology = planTopology('v6', {
+    ipv6: true,
+    sites: [
+      { name: 'a', nat: 'port-restricted', hosts: 2 },
+      { name: 'b', nat: 'none' },
+      { name: 'c', nat: 'port-restricted', carrier: { nat: 'symmetric-random' } },
+      { name: 'd', nat: 'symmetric-seq', ipv6: 'open' },
+      { name: 'e', nat: 'full-cone', ipv6: false }
+    ],
+    publicHosts: ['relay', { name: 'old', ipv6: false }]
+  })
+  const site = (name: string): SiteSpec => {
+    const found = topology.sites.find(s => s.name === name)
+    if (found == null) {
+      throw new Error(`no site ${name}`)
+    }
+    return found
+  }
+
+  it('is off unless asked for, and leaves IPv4-only labs as they were', () => {
+    const plain = planTopology('v4', { sites: [{ name: 'a', nat: 'port-restricted' }], publicHosts: ['relay'] })
+    expect(plain.ipv6).to.equal(false)
+    expect(plain.internetRoutes6).to.deep.equal([])
+    expect(plain.sites[0].ipv6).to.equal(undefined)
+    expect(plain.sites[0].router.ipv6).to.equal(undefined)
+    expect(plain.publicHosts[0].ips6).to.equal(undefined)
+    expect(plain.sites[0].hosts[0].ips6).to.equal(undefined)
+  })
+
+  it('turns IPv6 on for the lab when a site asks for a mode, and refuses a contradiction', () => {
+    expect(planTopology('x', { sites: [{ name: 'a', nat: 'port-restricted', ipv6: 'firewall' }, { name: 'b', nat: 'port-restricted' }] }).sites.map(s => s.ipv6?.mode))
+      .to.deep.equal(['firewall', 'firewall'])
+    expect(planTopology('x', { sites: [{ name: 'a', nat: 'port-restricted', ipv6: false }] }).ipv6).to.equal(false)
+    expect(() => planTopology('x', { ipv6: false, sites: [{ name: 'a', nat: 'port-restricted', ipv6: 'open' }] })).to.throw(LabTopologyError, /ipv6: false/)
+    expect(() => planTopology('x', { ipv6: true, sites: [{ name: 'a', nat: 'port-restricted', ipv6: 'nat66' as any }] })).to.throw(LabTopologyError, /firewall/)
+  })
+
+  it('puts a firewall in front of NAT sites and leaves sites without NAT open by default', () => {
+    expect(topology.sites.map(s => s.ipv6?.mode ?? false)).to.deep.equal(['firewall', 'open', 'firewall', 'open', false])
+    expect(site('a').ipv6?.truth).to.deep.equal({ mode: 'firewall', translation: 'none', mapping: 'EIM', filtering: 'APDF', allocation: 'preserving' })
+    expect(site('b').ipv6?.truth.filtering).to.equal('EIF')
+  })
+
+  it('gives public hosts two addresses of 2001:db8::/64, written like their IPv4 ones', () => {
+    expect(topology.publicHosts[0].ips6).to.deep.equal(['2001:db8::10', '2001:db8::1:10'])
+    expect(topology.publicHosts[1].ips6).to.equal(undefined)
+  })
+
+  it('numbers each site\'s /64 after the site, and routers like their IPv4 WAN addresses', () => {
+    expect(site('a').ipv6?.prefix).to.equal('2001:db8:1::/64')
+    expect(site('a').hosts.map(h => [h.ips6, h.gateway6])).to.deep.equal([[['2001:db8:1::10'], '2001:db8:1::1'], [['2001:db8:1::11'], '2001:db8:1::1']])
+    expect(site('a').router.ipv6).to.deep.equal({ mode: 'firewall', wanIp: '2001:db8::100', lanIp: '2001:db8:1::1', lanSubnet: '2001:db8:1::/64', prefixLength: 64 })
+    expect(site('b').router.ipv6?.wanIp).to.equal('2001:db8::101')
+    expect(site('b').hosts[0].ips6).to.deep.equal(['2001:db8:2::10'])
+    expect(site('d').router.ipv6?.wanIp).to.equal('2001:db8::103')
+  })
+
+  it('routes IPv6 through a carrier as a plain router, on a carrier link /64', () => {
+    const c = site('c')
+    expect(c.carrier?.ipv6).to.deep.equal({ mode: 'open', wanIp: '2001:db8::102', lanIp: '2001:db8:3:ff::1', lanSubnet: '2001:db8:3:ff::/64', prefixLength: 64 })
+    expect(c.router.ipv6).to.deep.equal({ mode: 'firewall', wanIp: '2001:db8:3:ff::2', wanGateway: '2001:db8:3:ff::1', lanIp: '2001:db8:3::1', lanSubnet: '2001:db8:3::/64', prefixLength: 64 })
+  })
+
+  it('keeps an IPv4-only site without any IPv6', () => {
+    expect(site('e').ipv6).to.equal(undefined)
+    expect(site('e').router.ipv6).to.equal(undefined)
+    expect(site('e').hosts[0].ips6).to.equal(undefined)
+  })
+
+  it('routes every dual-stack site\'s /64 via its internet-facing router', () => {
+    expect(topology.internetRoutes6).to.deep.equal([
+      { subnet: '2001:db8:1::/64', via: '2001:db8::100' },
+      { subnet: '2001:db8:2::/64', via: '2001:db8::101' },
+      { subnet: '2001:db8:3::/64', via: '2001:db8::102' },
+      { subnet: '2001:db8:4::/64', via: '2001:db8::103' }
+    ])
+  })
+
+  it('uses documentation addresses (2001:db8::/32) only', () => {
+    const all = [
+      ...topology.publicHosts.flatMap(h => h.ips6 ?? []),
+      ...topology.sites.flatMap(s => [...s.hosts.flatMap(h => h.ips6 ?? []), s.router.ipv6?.wanIp, s.router.ipv6?.lanIp, s.carrier?.ipv6?.wanIp, s.carrier?.ipv6?.lanIp])
+    ].filter((ip): ip is string => ip != null)
+    expect(all.length).to.be.greaterThan(10)
+    for (const ip of all) {
+      expect(ip).to.match(/^2001:db8:/)
+      // canonical text (RFC 5952), as conntrack and Node print it
+      expect(new URL(`http://[${ip}]/`).hostname).to.equal(`[${ip}]`)
+    }
+    expect(new Set(all).size).to.equal(all.length)
+  })
 })

@@ -38,6 +38,8 @@ export interface PunchTrial {
   /** a fresh echo stream over the returned kind of connection worked */
   stream?: 'ok' | string
   durationMs: number
+  /** the remote address of the connection connect() resolved with */
+  remoteAddr?: string
   /** the strategy of X's own plan, or of the punch events of either side */
   strategy?: string
   fallbackReason?: string
@@ -112,6 +114,13 @@ function isNatted (site: LabSite): boolean {
  * the other host's own
  */
 export async function directFlowSeen (lab: Lab, xHost: string, yHost: string, remoteAddr: string): Promise<boolean> {
+  if (remoteAddr.startsWith('/ip6/')) {
+    // IPv6 is not translated in the lab: X's router (a stateful firewall or
+    // an open router, both tracked) sees the flow to Y's own address
+    const y6 = lab.host(yHost).ip6
+    return y6 != null && remoteAddr.startsWith(`/ip6/${y6}/`) && hasDirectFlow(lab, lab.host(xHost).site as string, y6)
+  }
+
   const sides = [xHost, yHost].map(host => ({ host, site: lab.site(lab.host(host).site as string) }))
   const publicOf = (side: { host: string, site: LabSite }): string => isNatted(side.site) || side.site.carrier != null ? side.site.publicIp : lab.host(side.host).ip
   const judge = [...sides]
@@ -210,7 +219,8 @@ export async function punchTrial (lab: Lab, x: LabNode, xHost: string, y: LabNod
   const xFrom = x.proc.output('stdout').length
   const yFrom = y.proc.output('stdout').length
 
-  const res = await safeRequest(x, { cmd: 'connect', target: y.ready.circuit, timeoutMs, fallback: true }, timeoutMs + 20_000)
+  // every trial punches: no race to the direct address of the trial before
+  const res = await safeRequest(x, { cmd: 'connect', target: y.ready.circuit, timeoutMs, fallback: true, reuseKnownPath: false }, timeoutMs + 20_000)
   const timeline: any[] = res.timeline ?? []
   const plan = timeline.find(s => s.step === 'hole-punch:plan')
   const fallback = timeline.find(s => s.step === 'hole-punch:fallback')
@@ -222,6 +232,7 @@ export async function punchTrial (lab: Lab, x: LabNode, xHost: string, y: LabNod
     apiDirect,
     apiRelayed,
     durationMs: res.durationMs ?? 0,
+    remoteAddr: res.connection?.remoteAddr,
     strategy: plan?.detail?.strategy,
     fallbackReason: fallback?.detail?.reason,
     error: res.ok === true ? undefined : res.error,
@@ -255,7 +266,7 @@ function apiOutcome (t: PunchTrial): string {
 
 export function formatTrial (t: PunchTrial, k: number): string {
   const parts = [`#${k + 1} ${t.outcome.toUpperCase()} ${t.durationMs} ms`]
-  parts.push(`api ${apiOutcome(t)}`)
+  parts.push(`api ${apiOutcome(t)}${t.apiDirect && t.remoteAddr != null ? ` ${t.remoteAddr.split('/').slice(1, 5).join('/')}` : ''}`)
   if (t.conntrack != null) {
     parts.push(`conntrack ${t.conntrack ? 'yes' : 'NO'}`)
   }
