@@ -1142,9 +1142,10 @@ export const PCP_MAX_TRANSMISSIONS = 3
 export const PORT_MAPPING_REQUEST_TIMEOUT_MS = 4_000
 
 /**
- * How long the SSDP search for UPnP gateways listens, in ms. A LAN gateway
- * answers M-SEARCH in milliseconds (its MX delay is at most 1 s with the
- * library's search).
+ * How long the SSDP search for UPnP gateways listens, in ms (the library's
+ * IGDv2 search and our IGDv1 search, which run at once). A LAN gateway
+ * answers M-SEARCH in milliseconds (its MX delay is at most 1 s with either
+ * search).
  */
 export const UPNP_DISCOVERY_TIMEOUT_MS = 3_000
 
@@ -1191,3 +1192,61 @@ export const PORT_MAPPING_REVERIFY_MS = 10 * 60_000
  * RESPONSE-PORT), it is tried again after this long (ms).
  */
 export const PORT_MAPPING_VERIFY_RETRY_MS = 30_000
+
+/**
+ * Our own UPnP-IGDv1 client (igd-v1-*.ts; the library speaks IGDv2 only)
+ * sends its SSDP M-SEARCH again after this long (ms), within
+ * UPNP_DISCOVERY_TIMEOUT_MS: SSDP is UDP, one lost search or answer must
+ * not cost a whole round (the UDA 1.1 spec asks to send a search more than
+ * once for the same reason).
+ */
+export const UPNP_SEARCH_INTERVAL_MS = 1_000
+
+/**
+ * The MX of our M-SEARCH, in seconds: devices delay their answer by a
+ * random time up to this. 1 s, the smallest UDA 1.1 allows, since only the
+ * gateway one hop away is asked.
+ */
+export const UPNP_SEARCH_MX_S = 1
+
+/**
+ * At most this many SSDP answers are read per search (ms of parsing each);
+ * the rest are dropped. A LAN device that floods us with answers costs
+ * bounded work. A gateway answers each search once per matching service.
+ */
+export const UPNP_MAX_SSDP_RESPONSES = 32
+
+/**
+ * At most this many device descriptions are fetched per search: a gateway
+ * has one (every answer names the same LOCATION); more only come from
+ * other devices, whose LOCATION is refused before fetching anyway.
+ */
+export const UPNP_MAX_DESCRIPTIONS = 2
+
+/**
+ * Largest device description (LOCATION XML) we read, in bytes; a larger
+ * one is abandoned. miniupnpd's is about 3 KiB, big consumer routers' (with
+ * many services) 10-30 KiB.
+ */
+export const UPNP_MAX_DESCRIPTION_BYTES = 64 * 1024
+
+/**
+ * Largest SOAP answer we read, in bytes; a larger one is abandoned. The
+ * answers we ask for carry a few short values (under 1 KiB); faults with a
+ * long description stay well under this.
+ */
+export const UPNP_MAX_SOAP_RESPONSE_BYTES = 16 * 1024
+
+/**
+ * At most this many WANIPConnection:1 / WANPPPConnection:1 services of one
+ * description are tried (routers list one of each per WAN connection;
+ * only the active one has an external address).
+ */
+export const UPNP_MAX_SERVICES = 4
+
+/**
+ * External ports tried with IGDv1 AddPortMapping, our own port first, when
+ * the gateway answers 718 ConflictInMappingEntry (another host holds that
+ * external port): each try is one HTTP request to the gateway.
+ */
+export const UPNP_MAX_PORT_TRIES = 4

@@ -462,3 +462,38 @@ export class PortMappingUnavailableError extends Error {
     this.name = 'PortMappingUnavailableError'
   }
 }
+
+/**
+ * A UPnP-IGD gateway answered an action with a UPnP error (a SOAP fault
+ * with a UPnPError), e.g. 718 ConflictInMappingEntry
+ */
+export class UpnpActionError extends Error {
+  static name = 'UpnpActionError'
+  /** the action, e.g. `AddPortMapping` */
+  readonly action: string
+  /** the UPnP error code, e.g. 718; 0 when the fault had none (or the HTTP status said it) */
+  readonly code: number
+
+  constructor (action: string, code: number, description: string) {
+    super(`The UPnP-IGD gateway refused ${action}: ${description !== '' ? description : 'no description'} (${code})`)
+    this.name = 'UpnpActionError'
+    this.action = action
+    this.code = code
+  }
+}
+
+/**
+ * An SSDP answer, device description or SOAP answer of a UPnP-IGD gateway
+ * could not be used; `reason` says which check failed (machine-readable,
+ * e.g. `too-large`, `foreign-location`, `no-service`)
+ */
+export class InvalidUpnpResponseError extends Error {
+  static name = 'InvalidUpnpResponseError'
+  readonly reason: string
+
+  constructor (reason: string, message: string) {
+    super(message)
+    this.name = 'InvalidUpnpResponseError'
+    this.reason = reason
+  }
+}

@@ -43,7 +43,8 @@ export async function createPeerNode (options: PeerNodeOptions = {}): Promise<Cl
 
   try {
     return await createLibp2p({
-      addresses: { listen: [`/ip4/0.0.0.0/udp/${options.udxPort ?? 0}/udx`, ...(options.listen ?? [])] },
+      // both families: IPv6 peers are punched over IPv6 first (a host without IPv6 keeps IPv4)
+      addresses: { listen: [`/ip4/0.0.0.0/udp/${options.udxPort ?? 0}/udx`, `/ip6/::/udp/${options.udxPort ?? 0}/udx`, ...(options.listen ?? [])] },
       transports: [tcp(), udx(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],

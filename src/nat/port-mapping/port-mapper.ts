@@ -98,6 +98,8 @@ export class PortMapper extends TypedEventEmitter<PortMapperEvents> implements S
   private readonly components: PortMapperComponents
   private readonly init: PortMapperInit
   private readonly log: Logger
+  /** UPnP-IGD (both versions) logs here; per-packet lines on trace */
+  private readonly upnpLog: Logger
   private readonly now: () => number
   private readonly entries = new Map<string, Entry>()
   private running = false
@@ -109,6 +111,7 @@ export class PortMapper extends TypedEventEmitter<PortMapperEvents> implements S
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('libp2p:udx:port-mapping')
+    this.upnpLog = components.logger.forComponent('libp2p:udx:port-mapping:upnp')
     this.now = init.now ?? Date.now
   }
 
@@ -325,9 +328,12 @@ export class PortMapper extends TypedEventEmitter<PortMapperEvents> implements S
       signal.throwIfAborted()
 
       try {
-        const gateways = protocol === 'upnp' ? [] : await this.gateways(family)
+        // UPnP finds its gateway with SSDP; the default gateways only
+        // restrict which answers our IGDv1 search follows (none known: any
+        // private answerer, see igd-discovery.ts)
+        const gateways = protocol === 'upnp' ? await this.gateways(family).catch(() => []) : await this.gateways(family)
         const mapping = await this.mapWith(protocol, { ...request, gateways, nonce: entry.nonce }, { signal })
-        this.log('udx port %d mapped with %s by %s: %s:%d for %d s', port, protocol, mapping.gateway, mapping.external.host, mapping.external.port, mapping.lifetime)
+        this.log('udx port %d mapped with %s%s by %s: %s:%d for %d s', port, protocol, mapping.igdVersion != null ? ` (IGDv${mapping.igdVersion})` : '', mapping.gateway, mapping.external.host, mapping.external.port, mapping.lifetime)
         return mapping
       } catch (err: any) {
         if (signal.aborted) {
@@ -348,7 +354,7 @@ export class PortMapper extends TypedEventEmitter<PortMapperEvents> implements S
     }
 
     if (protocol === 'upnp') {
-      return mapWithUpnp({ ...request, log: this.log }, options)
+      return mapWithUpnp({ ...request, log: this.upnpLog }, options)
     }
 
     if (request.gateways.length === 0) {
@@ -401,6 +407,7 @@ export class PortMapper extends TypedEventEmitter<PortMapperEvents> implements S
     const problem = externalAddressProblem(mapping.external.host)
     entry.state = {
       protocol: mapping.protocol,
+      ...(mapping.igdVersion != null ? { igdVersion: mapping.igdVersion } : {}),
       gateway: mapping.gateway,
       internal: { ...mapping.internal },
       external: { ...mapping.external },

@@ -103,6 +103,12 @@ export type MappingVerification = 'pending' | 'verified' | 'failed' | 'unknown' 
 /** One mapped udx port, as the PortMapper reports it */
 export interface PortMappingState {
   protocol: PortMappingProtocol
+  /**
+   * `upnp` only: the UPnP-IGD version whose actions made the mapping (2:
+   * AddAnyPortMapping through the library, 1: AddPortMapping through our
+   * own IGDv1 client)
+   */
+  igdVersion?: 1 | 2
   /** the gateway that made the mapping */
   gateway: string
   /** our address and port as the gateway sees them (the mapping's inside) */
@@ -148,6 +154,8 @@ export interface MappingVerifier {
 /** What a protocol made: the mapping as granted, and how to keep or end it */
 export interface ProtocolMapping {
   protocol: PortMappingProtocol
+  /** `upnp` only: the IGD version spoken (see PortMappingState) */
+  igdVersion?: 1 | 2
   gateway: string
   internal: TransportAddress
   external: TransportAddress

@@ -54,6 +54,9 @@ const SITES: SiteOptions[] = [
   { name: 'e2enopcp', nat: 'symmetric-random', portMapping: { pcp: false } },
   { name: 'e2enopmp', nat: 'symmetric-random', portMapping: { natPmp: false } },
   { name: 'e2enoupn', nat: 'symmetric-random', portMapping: { upnp: false } },
+  // an IGDv1-only router (miniupnpd with force_igd_desc_v1): our own IGDv1
+  // client, the library speaks IGDv2 only
+  { name: 'e2eigdv1', nat: 'symmetric-random', portMapping: { igdVersion: 1, natPmp: false, pcp: false } },
   // the reverse row has a router of its own: no earlier flow of Y's can
   // stand in for the one under test in its conntrack table
   { name: 'e2erev', nat: 'symmetric-random', portMapping: true },
@@ -68,6 +71,8 @@ interface EndToEndRow {
   portMapping?: false | PortMappingInit
   /** the protocol the mapping is made with; none for the control */
   protocol?: 'pcp' | 'nat-pmp' | 'upnp'
+  /** `upnp` only: the IGD version the mapping is made with */
+  igdVersion?: 1 | 2
   outcome: 'direct' | 'relayed'
   /** Y connects to X instead (X, behind the mapping, answers) */
   reverse?: boolean
@@ -78,6 +83,7 @@ const ROWS: EndToEndRow[] = [
   { title: 'router with PCP off (NAT-PMP and UPnP-IGD left)', host: 'e2enopcp1', protocol: 'nat-pmp', outcome: 'direct' },
   { title: 'router with NAT-PMP off (PCP and UPnP-IGD left)', host: 'e2enopmp1', protocol: 'pcp', outcome: 'direct' },
   { title: 'router with UPnP-IGD off (PCP and NAT-PMP left)', host: 'e2enoupn1', protocol: 'pcp', outcome: 'direct' },
+  { title: 'router with UPnP-IGD v1 only (NAT-PMP and PCP off)', host: 'e2eigdv11', protocol: 'upnp', igdVersion: 1, outcome: 'direct' },
   { title: 'reverse: Y connects to X behind the full router', host: 'e2erev1', protocol: 'pcp', outcome: 'direct', reverse: true },
   { title: 'control: the same router, the node\'s port mapping off', host: 'e2eall2', portMapping: false, outcome: 'relayed' }
 ]
@@ -303,7 +309,7 @@ describe('port mapping through a router that runs miniupnpd (NAT lab)', function
         const at = (t?: number): string => t != null ? String(t - started) : '-'
         for (const { row, trial, mapping, throughMapping } of results) {
           const through = { true: 'yes', false: 'NO', undefined: '-' }[String(throughMapping) as 'true' | 'false' | 'undefined']
-          console.log(`      ${row.title.padEnd(58)} ${(mapping != null ? `${mapping.protocol} ${mapping.verification}` : 'none').padEnd(16)} ${at(mapping?.mappedAt).padStart(7)} ${at(mapping?.verifiedAt).padStart(9)}   ${trial.outcome.padEnd(8)} ${String(trial.durationMs).padStart(10)}  ${through.padEnd(15)}  ${trial.strategy ?? '-'}`)
+          console.log(`      ${row.title.padEnd(58)} ${(mapping != null ? `${mapping.protocol}${mapping.igdVersion != null ? ` v${mapping.igdVersion}` : ''} ${mapping.verification}` : 'none').padEnd(16)} ${at(mapping?.mappedAt).padStart(7)} ${at(mapping?.verifiedAt).padStart(9)}   ${trial.outcome.padEnd(8)} ${String(trial.durationMs).padStart(10)}  ${through.padEnd(15)}  ${trial.strategy ?? '-'}`)
         }
       }
     })
@@ -322,6 +328,9 @@ describe('port mapping through a router that runs miniupnpd (NAT lab)', function
         const log = `X's mappings: ${JSON.stringify(mappings)}; X's stderr: ${x.proc.output('stderr').slice(-20).join('\n')}`
         expect(mappings, log).to.have.lengthOf(1)
         expect(mappings[0].protocol, log).to.equal(row.protocol)
+        if (row.igdVersion != null) {
+          expect(mappings[0].igdVersion, log).to.equal(row.igdVersion)
+        }
         expect(mappings[0].external.host, log).to.equal(lab.site(siteName).publicIp)
         // verified by the relay's own STUN server (RESPONSE-PORT), not skipped
         expect(mappings[0].verification, log).to.equal('verified')
