@@ -237,6 +237,8 @@ async function startPeer (relayAddr: string, stun: string | undefined): Promise<
         // no STUN servers: the option is left out, as a user who configures nothing would
         ...(stunServers.length > 0 ? { stunServers } : {}),
         ...portMapping,
+        // LAB_REUSE_KNOWN_PATHS=false: every punch trial punches (the package default races known addresses)
+        ...(process.env.LAB_REUSE_KNOWN_PATHS === 'false' ? { reuseKnownPaths: false } : {}),
         autoUpgrade: process.env.LAB_AUTO_UPGRADE === 'true'
       })
     }

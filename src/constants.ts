@@ -1045,6 +1045,15 @@ export const RELAY_REDIAL_LEAD_S = 10
  */
 export const KNOWN_PATH_TTL_MS = 10 * 60_000
 
+/**
+ * When the peer cancels the punch we joined (its own caller left, typically
+ * because its race to our known address won), connect() waits this long,
+ * in ms, for that direct connection to finish its upgrade on our side
+ * before it falls back or rejects: the peer's dial is one Noise message
+ * ahead of us, a direct RTT at most
+ */
+export const PEER_DIRECT_GRACE_MS = 1_000
+
 /** Peers whose last direct address we remember (LRU) */
 export const MAX_KNOWN_PATHS = 1_024
 

@@ -218,7 +218,7 @@ async function runConfig (config: LabConfig, types: NatType[]): Promise<ConfigRu
 
   try {
     const hosts = types.flatMap((_, i) => [`x${i}1`, `y${i}1`])
-    const setup = await startLabConfig(lab, config, hosts, { LAB_AUTO_UPGRADE: String(AUTO_UPGRADE) })
+    const setup = await startLabConfig(lab, config, hosts, { LAB_AUTO_UPGRADE: String(AUTO_UPGRADE), LAB_REUSE_KNOWN_PATHS: 'false' })
     stop = setup.stop
     const xs = types.map((_, i) => setup.nodes[`x${i}1`])
     const ys = types.map((_, i) => setup.nodes[`y${i}1`])

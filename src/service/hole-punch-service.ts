@@ -4,10 +4,10 @@ import { CustomProgressEvent } from 'progress-events'
 import {
   CONSENT_MAX_UNANSWERED, COORDINATION_PROTOCOL, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_EXTRA_SOCKETS_TOTAL, DEFAULT_MAX_INBOUND_PUNCHES, DEFAULT_MAX_OUTBOUND_PUNCHES,
   DEFAULT_MAX_PROBES_PER_SECOND, DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_DATAGRAMS, DEFAULT_MAX_SESSIONS_PER_PEER_PER_MINUTE, DIRECT_STALE_GRACE_MS,
-  GLARE_WAIT_MS, HISTORY_MAX_PEERS, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS, RELAY_RETIRE_POLL_MS,
+  GLARE_WAIT_MS, HISTORY_MAX_PEERS, MAX_EXTRA_SOCKETS, NAT_REFRESH_INTERVAL_MS, NAT_REFRESH_TIMEOUT_MS, PEER_DIRECT_GRACE_MS, RELAY_RETIRE_POLL_MS,
   SESSION_ID_LENGTH, STUN_ENDPOINTS_PROTOCOL, STUN_ENDPOINTS_QUERY_TIMEOUT_MS
 } from '../constants.ts'
-import { CoordinationFailedError, GlareError, NoRelayedConnectionError, NoUdxTransportError, PunchFailedError, TooManyPunchesError } from '../errors.ts'
+import { CoordinationFailedError, GlareError, NoRelayedConnectionError, NoUdxTransportError, PunchAbortedByPeerError, PunchFailedError, TooManyPunchesError } from '../errors.ts'
 import { PortMapper, StunMappingVerifier } from '../nat/port-mapping/index.ts'
 import { installStunServers } from '../nat/stun/server-set.ts'
 import { StunServer } from '../nat/stun/server.ts'
@@ -370,7 +370,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   }
 
   private async connectWith (peer: PeerId | Multiaddr | Multiaddr[], options: ConnectOptions, signal: AbortSignal): Promise<Connection> {
-    const known = options.reuseKnownPath === false ? undefined : this.knownDirectAddress(peer)
+    const known = (options.reuseKnownPath ?? this.init.reuseKnownPaths) === false ? undefined : this.knownDirectAddress(peer)
 
     if (known == null) {
       return this.connectViaRelay(peer, options, signal)
@@ -487,6 +487,15 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
     try {
       return await punch.join({ signal, onProgress: options.onProgress })
     } catch (err: any) {
+      // the peer left the punch because a direct connection won its own
+      // race (our known address): that connection is ours too
+      const direct = err instanceof PunchAbortedByPeerError ? await this.directConnectionSoon(peerId, signal) : this.directConnection(peerId)
+
+      if (direct != null) {
+        this.log('the punch with %p ended (%s), but a direct connection exists: using it', peerId, err.message)
+        return direct
+      }
+
       const relayed = this.relayedConnection(peerId)
 
       if (options.fallbackToRelay === true && !signal.aborted && relayed != null) {
@@ -497,6 +506,26 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
 
       throw err
     }
+  }
+
+  /**
+   * A direct connection to the peer, now or within PEER_DIRECT_GRACE_MS
+   * (one the peer dialed, finishing its upgrade on our side)
+   */
+  private async directConnectionSoon (peerId: PeerId, signal: AbortSignal): Promise<Connection | undefined> {
+    const deadline = Date.now() + PEER_DIRECT_GRACE_MS
+
+    while (!signal.aborted && this.started) {
+      const direct = this.directConnection(peerId)
+
+      if (direct != null || Date.now() >= deadline) {
+        return direct
+      }
+
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+
+    return undefined
   }
 
   /**

@@ -176,6 +176,16 @@ export interface HolePunchInit {
   portMapping?: PortMappingInit
 
   /**
+   * Race the last direct address of a peer reached directly within the
+   * last 10 minutes against the relay, in `connect()` and background
+   * upgrades (happy eyeballs). `false` always punches (`connect()`'s
+   * `reuseKnownPath` decides per call).
+   *
+   * @default true
+   */
+  reuseKnownPaths?: boolean
+
+  /**
    * Close the relayed connection once a direct one is up and the relayed
    * connection has no open streams left
    *
@@ -239,7 +249,7 @@ export interface ConnectOptions extends AbortOptions, ProgressOptions<HolePunchP
    * last 10 minutes against the relay (happy eyeballs). `false` always goes
    * through the relay and punches, e.g. to measure a fresh punch.
    *
-   * @default true
+   * @default the service's `reuseKnownPaths` (true)
    */
   reuseKnownPath?: boolean
 }

@@ -83,8 +83,9 @@ describe('hole punching across every pair of NAT types (NAT lab)', function () {
           sites: NAT_TYPES.flatMap((nat, i) => [{ name: `x${i}`, nat }, { name: `y${i}`, nat }]),
           publicHosts: config.publicHosts
         })
-        // package defaults: lab-node.ts turns autoUpgrade (default true) on only when asked
-        setup = await startLabConfig(lab, config, NAT_TYPES.flatMap((_, i) => [`x${i}1`, `y${i}1`]), { LAB_AUTO_UPGRADE: String(AUTO_UPGRADE) })
+        // package defaults: lab-node.ts turns autoUpgrade (default true) on
+        // only when asked; known paths are not raced, so every trial punches
+        setup = await startLabConfig(lab, config, NAT_TYPES.flatMap((_, i) => [`x${i}1`, `y${i}1`]), { LAB_AUTO_UPGRADE: String(AUTO_UPGRADE), LAB_REUSE_KNOWN_PATHS: 'false' })
         xs.push(...NAT_TYPES.map((_, i) => setup!.nodes[`x${i}1`]))
         ys.push(...NAT_TYPES.map((_, i) => setup!.nodes[`y${i}1`]))
         await Promise.all([...xs, ...ys].map(async n => n.request({ cmd: 'serve-echo' })))

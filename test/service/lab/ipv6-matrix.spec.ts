@@ -107,7 +107,8 @@ describe('hole punching between dual-stack peers (NAT lab, IPv6 firewalls)', fun
           publicHosts: config.publicHosts,
           ipv6: true
         })
-        const setup = ctx.setup = await startLabConfig(lab, config, SITES.map(s => `${s.name}1`))
+        // package defaults (autoUpgrade on); known paths are not raced, so every trial punches
+        const setup = ctx.setup = await startLabConfig(lab, config, SITES.map(s => `${s.name}1`), { LAB_AUTO_UPGRADE: 'true', LAB_REUSE_KNOWN_PATHS: 'false' })
         ctx.nodes = Object.fromEntries(SITES.map(s => [s.name, setup.nodes[`${s.name}1`]]))
         await Promise.all(Object.values(ctx.nodes).map(async n => n.request({ cmd: 'serve-echo' })))
       })

@@ -212,6 +212,11 @@ async function judge (t: PunchTrial, lab: Lab, x: LabNode, xHost: string, y: Lab
 
 export interface TrialOptions {
   timeoutMs?: number
+  /**
+   * let X's connect() race the direct address of the previous trial (the
+   * package default); off by default, so that every trial punches
+   */
+  reuseKnownPath?: boolean
 }
 
 export async function punchTrial (lab: Lab, x: LabNode, xHost: string, y: LabNode, yHost: string, options: TrialOptions = {}): Promise<PunchTrial> {
@@ -219,8 +224,8 @@ export async function punchTrial (lab: Lab, x: LabNode, xHost: string, y: LabNod
   const xFrom = x.proc.output('stdout').length
   const yFrom = y.proc.output('stdout').length
 
-  // every trial punches: no race to the direct address of the trial before
-  const res = await safeRequest(x, { cmd: 'connect', target: y.ready.circuit, timeoutMs, fallback: true, reuseKnownPath: false }, timeoutMs + 20_000)
+  // every trial punches unless asked: no race to the direct address of the trial before
+  const res = await safeRequest(x, { cmd: 'connect', target: y.ready.circuit, timeoutMs, fallback: true, reuseKnownPath: options.reuseKnownPath === true }, timeoutMs + 20_000)
   const timeline: any[] = res.timeline ?? []
   const plan = timeline.find(s => s.step === 'hole-punch:plan')
   const fallback = timeline.find(s => s.step === 'hole-punch:fallback')
