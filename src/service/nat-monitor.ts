@@ -167,6 +167,16 @@ export class NatMonitor {
   }
 
   /**
+   * A full refresh that starts after the run in progress, if any, has
+   * ended: for STUN servers learned while a run was going (a run resolves
+   * its servers when it starts, so it cannot use them)
+   */
+  async refreshAnew (options?: AbortOptions): Promise<NatProfile> {
+    await this.refreshing.settled()
+    return this.refresh(options)
+  }
+
+  /**
    * `profile` as peers should see it: reachable on a usable mapping of the
    * main socket's port (mapped addresses first, repeats removed)
    */
@@ -210,12 +220,18 @@ export class NatMonitor {
    * still sees our main socket at an address of the profile (or, behind an
    * address-dependent NAT, at a new one, which becomes the most recent
    * public address). False, so that a full refresh follows, also when that
-   * server does not answer: it may have gone (a peer that disconnected).
+   * server does not answer: it may have gone (a peer that disconnected),
+   * and when the mapping is unclassified while more servers than the last
+   * run had are known now (a full run may classify it).
    */
   private async confirmMapping (signal: AbortSignal): Promise<boolean> {
     const server = this.lastServers?.[0]
 
     if (this.client == null || server == null || this.now() - this.classifiedAt > NAT_CLASSIFICATION_MAX_AGE_MS) {
+      return false
+    }
+
+    if (this.profile.mapping === 'unknown' && this.configuredServers().length > (this.lastServers?.length ?? 0)) {
       return false
     }
 
@@ -420,6 +436,11 @@ class SharedRun<T> {
         run.controller.abort(new AbortError(this.abortMessage))
       }
     }
+  }
+
+  /** resolves when the run in progress, if any, has ended (whatever its outcome) */
+  async settled (): Promise<void> {
+    await this.current?.promise.then(() => {}, () => {})
   }
 
   /** abort the run in progress, if any (its callers reject) */
