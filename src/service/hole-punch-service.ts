@@ -323,9 +323,8 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
    * Observe our NAT again, then verify the port mappings nobody could check
    * yet (verification needs a STUN server, which discovery just found)
    */
-  /** `anew`: start after the refresh in progress instead of joining it */
-  private async refreshNatAndMappings (options: AbortOptions = {}, anew = false): Promise<void> {
-    await (anew ? this.nat.refreshAnew(options) : this.nat.refresh(options))
+  private async refreshNatAndMappings (options: AbortOptions = {}): Promise<void> {
+    await this.nat.refresh(options)
 
     if (this.portMapper.mappings().some(m => m.verification === 'unknown')) {
       await this.portMapper.verifyAll(options).catch(err => {
@@ -965,11 +964,11 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       this.stunSources.learnFrom(peerId.toString(), connection, protocols, this.shutdownController.signal)
         .then(added => {
           // a full discovery costs ports of a sequential NAT and competes
-          // with punches: only while we lack a second server or a
-          // classification; after any run in progress, which resolved its
-          // servers before these were known
-          if (added && this.started && (this.nat.getServers().length < 2 || this.nat.getProfile().mapping === 'unknown')) {
-            void this.refreshNatAndMappings({ signal: this.shutdownController.signal }, true).catch(err => {
+          // with punches: only while we lack a second server (servers
+          // learned during a run are used by the next one: a stale profile
+          // that is still unclassified gets a full refresh, see NatMonitor)
+          if (added && this.started && this.nat.getServers().length < 2) {
+            void this.refreshNatAndMappings({ signal: this.shutdownController.signal }).catch(err => {
               this.log('NAT discovery with the STUN servers of %p failed - %e', peerId, err)
             })
           }

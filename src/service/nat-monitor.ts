@@ -3,6 +3,7 @@ import { MAX_IDENTIFY_OBSERVATIONS, MAX_PUBLIC_ADDRESSES, NAT_CLASSIFICATION_MAX
 import { natAdvice } from '../nat/advice.ts'
 import { classify } from '../nat/classify/classify.ts'
 import { discoverNat } from '../nat/discovery/discover.ts'
+import { addressKey, ipFamily } from '../nat/ip.ts'
 import { UNKNOWN_NAT_PROFILE } from '../nat/nat-profile.ts'
 import { StunClient } from '../nat/stun/client.ts'
 import { resolveStunServers } from '../nat/stun/resolve.ts'
@@ -166,14 +167,10 @@ export class NatMonitor {
     return this.withMapping(await this.refreshing.join(options?.signal))
   }
 
-  /**
-   * A full refresh that starts after the run in progress, if any, has
-   * ended: for STUN servers learned while a run was going (a run resolves
-   * its servers when it starts, so it cannot use them)
-   */
-  async refreshAnew (options?: AbortOptions): Promise<NatProfile> {
-    await this.refreshing.settled()
-    return this.refresh(options)
+  /** current servers (IP addresses) that the last run did not have */
+  private hasNewServers (): boolean {
+    const last = new Set((this.lastServers ?? []).map(addressKey))
+    return this.configuredServers().some(s => ipFamily(s.host) != null && !last.has(addressKey(s)))
   }
 
   /**
@@ -231,7 +228,7 @@ export class NatMonitor {
       return false
     }
 
-    if (this.profile.mapping === 'unknown' && this.configuredServers().length > (this.lastServers?.length ?? 0)) {
+    if (this.profile.mapping === 'unknown' && this.hasNewServers()) {
       return false
     }
 
@@ -436,11 +433,6 @@ class SharedRun<T> {
         run.controller.abort(new AbortError(this.abortMessage))
       }
     }
-  }
-
-  /** resolves when the run in progress, if any, has ended (whatever its outcome) */
-  async settled (): Promise<void> {
-    await this.current?.promise.then(() => {}, () => {})
   }
 
   /** abort the run in progress, if any (its callers reject) */

@@ -414,29 +414,6 @@ describe('service/NatMonitor', function () {
       expect(m.getServers()).to.deep.equal(list)
     })
 
-    it('servers learned while a refresh runs: refreshAnew() lets that run finish, then discovers again with them', async () => {
-      stub.auto = false
-      let list: StunServerAddress[] = [{ host: '198.51.100.1', port: 3478 }]
-      const m = monitor({ discover: wrapped(), servers: () => list })
-
-      const first = m.refresh()
-      await settle()
-      // the relay's STUN ports become known while the first run goes on
-      list = [...list, { host: '198.51.100.2', port: 4001 }, { host: '198.51.100.2', port: 4002 }]
-      const again = m.refreshAnew()
-      await settle()
-      expect(stub.calls, 'the second run waits for the first').to.have.length(1)
-
-      stub.running.finish()
-      await first
-      await settle()
-      expect(stub.calls).to.have.length(2)
-      stub.running.finish()
-      await again
-
-      expect(serversSeen()).to.deep.equal([['198.51.100.1:3478'], ['198.51.100.1:3478', '198.51.100.2:4001', '198.51.100.2:4002']])
-    })
-
     it('a stale unclassified profile gets a full refresh, not a confirmation, once more servers are known than its run had', async () => {
       stub.profile = () => profileWith('unknown', [main.address()], clock)
       let list: StunServerAddress[] = [serverSocket.address()]
