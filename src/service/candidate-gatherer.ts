@@ -82,11 +82,25 @@ export class CandidateGatherer {
     return candidates
   }
 
-  candidates (socket: BoundSocket): OurCandidates {
-    const { policy } = this.init
-    const local = socket.address()
+  /**
+   * Our candidates on `sockets` (the main socket, then the IPv6 socket of
+   * the IPv6 race), each socket's in the order above, at most
+   * MAX_CANDIDATES in all
+   */
+  candidates (...sockets: BoundSocket[]): OurCandidates {
     const shared: Candidate[] = []
     const lan: Candidate[] = []
+
+    for (const socket of new Set(sockets)) {
+      this.gather(socket, shared, lan)
+    }
+
+    return { shared: shared.slice(0, MAX_CANDIDATES), lan: lan.slice(0, Math.max(0, MAX_CANDIDATES - shared.length)) }
+  }
+
+  private gather (socket: BoundSocket, shared: Candidate[], lan: Candidate[]): void {
+    const { policy } = this.init
+    const local = socket.address()
     const has = (host: string, port: number): boolean => shared.some(c => c.host === host && c.port === port) || lan.some(c => c.host === host && c.port === port)
 
     // mapped: a verified port mapping of this socket's port
@@ -123,8 +137,6 @@ export class CandidateGatherer {
         shared.push({ host: ip, port: local.port, family: local.family, kind: 'observed', source: 'identify-tcp' })
       }
     }
-
-    return { shared: shared.slice(0, MAX_CANDIDATES), lan: lan.slice(0, Math.max(0, MAX_CANDIDATES - shared.length)) }
   }
 }
 

@@ -32,7 +32,6 @@ import { PunchSlots } from './punch-slots.ts'
 import { SocketQuota } from './socket-quota.ts'
 import { StunSources } from './stun-sources.ts'
 import type { OpenedCoordinationStream } from './coordination-stream.ts'
-import type { OurCandidates } from './punch-session.ts'
 import type { ConnectOptions, HolePunch, HolePunchComponents, HolePunchEvents, HolePunchInit, PunchInfo, StunServerAddress } from './types.ts'
 import type { NatProfile, TransportAddress } from '../nat/nat-profile.ts'
 import type { PortMappingState } from '../nat/port-mapping/index.ts'
@@ -845,7 +844,7 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
       router: this.router,
       nat: this.nat,
       history: this.history,
-      candidates: (socket) => this.candidates(socket),
+      candidates: (...sockets) => this.gatherer.candidates(...sockets),
       shareLanAlways: this.init.shareLanAddresses === true,
       maxExtraSockets: this.init.maxExtraSockets ?? MAX_EXTRA_SOCKETS,
       sockets: this.socketQuota,
@@ -1081,10 +1080,6 @@ export class HolePunchService extends TypedEventEmitter<HolePunchEvents> impleme
   private relayedConnection (peerId: PeerId): Connection | undefined {
     return this.components.connectionManager.getConnections(peerId)
       .find(c => c.status === 'open' && c.limits != null)
-  }
-
-  private candidates (socket: BoundSocket): OurCandidates {
-    return this.gatherer.candidates(socket)
   }
 }
 

@@ -1,7 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { AbortError } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { COORDINATION_VERSION, EARLY_MAX_ACKS, EARLY_PLAN_RTT_MS, FEATURE_DIRECT_NOISE, FEATURE_EARLY_PROBES, FEATURE_IPV6_RACE, MAX_CANDIDATES, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
+import { COORDINATION_VERSION, EARLY_MAX_ACKS, EARLY_PLAN_RTT_MS, FEATURE_DIRECT_NOISE, FEATURE_EARLY_PROBES, FEATURE_IPV6_RACE, MAX_EXTRA_SOCKETS, MAX_PUBLIC_ADDRESSES, PUNCH_LINGER_MS, SESSION_DEADLINE_MS, SESSION_ID_LENGTH, SESSION_SECRET_LENGTH, UPGRADE_TIMEOUT_MS } from '../constants.ts'
 import { CoordinationFailedError, GlareError, InvalidCoordinationMessageError, PunchAbortedByPeerError, PunchFailedError } from '../errors.ts'
 import { checkAnswerMatchesOffer, checkSession } from '../protocol/validate.ts'
 import { EarlyProbeListener } from '../punch/early-listener.ts'
@@ -57,8 +57,8 @@ export interface PunchSessionInit extends ProgressOptions<HolePunchProgressEvent
   router: ProbeRouter
   nat: NatMonitor
   history: PunchHistory
-  /** our candidates for this punch */
-  candidates(socket: BoundSocket): OurCandidates
+  /** our candidates for this punch on these sockets (CandidateGatherer) */
+  candidates(...sockets: BoundSocket[]): OurCandidates
   /** offer LAN candidates to every peer, not only behind the same public IP */
   shareLanAlways: boolean
   maxExtraSockets: number
@@ -737,11 +737,8 @@ export class PunchSession {
 
     this.reservedSockets = this.init.sockets.reserve(Math.min(this.init.maxExtraSockets, MAX_EXTRA_SOCKETS))
     // the main socket's candidates, then the IPv6 socket's (the IPv6 race)
-    const main = this.init.candidates(socket)
     const v6 = this.ipv6Socket()
-    const raced = v6 != null && v6 !== socket ? this.init.candidates(v6) : { shared: [], lan: [] }
-    const shared = [...main.shared, ...raced.shared].slice(0, MAX_CANDIDATES)
-    const candidates = { shared, lan: [...main.lan, ...raced.lan].slice(0, MAX_CANDIDATES - shared.length) }
+    const candidates = v6 != null ? this.init.candidates(socket, v6) : this.init.candidates(socket)
 
     return {
       info: {
