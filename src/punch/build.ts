@@ -315,21 +315,21 @@ function maxProbesOf (plan: Draft): number {
 
   const active = Math.max(0, plan.budgetMs - plan.pacing.startDelayMs)
   const rounds = Math.max(1, Math.ceil(active / Math.max(1, plan.pacing.intervalMs)))
-  // the raced IPv6 targets, at the direct pacing for the whole budget
-  const lan = rounds * plan.lan.length + Math.ceil(plan.budgetMs / DIRECT_PROBE_INTERVAL_MS) * plan.ipv6.length
+  // LAN targets every round, raced IPv6 targets at the direct pacing for the whole budget
+  const raced = rounds * plan.lan.length + Math.ceil(plan.budgetMs / DIRECT_PROBE_INTERVAL_MS) * plan.ipv6.length
 
   if (plan.role === 'random-ports') {
     const distinct = plan.main.reduce((n, s) => n + targetCount(s), 0)
 
     // in-order bursts (we are the sequential side) repeat the same ports;
     // otherwise every port is probed once
-    return (plan.pacing.probesPerRound >= distinct ? rounds * distinct : distinct) + lan
+    return (plan.pacing.probesPerRound >= distinct ? rounds * distinct : distinct) + raced
   }
 
   const perRound = plan.pacing.probesPerRound * (1 + plan.extraSockets)
   const priming = plan.priming.enabled && !plan.priming.onlyPrime ? plan.pacing.probesPerRound : 0
 
-  return rounds * perRound + priming + lan
+  return rounds * perRound + priming + raced
 }
 
 function expectedSuccess (summary: PlanSummary, view: PairView): number {

@@ -376,8 +376,8 @@ export class PunchExecution implements ProbeSession {
     }
 
     // happy eyeballs: IPv6 now, at the direct pacing, the rest after the delay
-    this.round(raced, () => Infinity)
-    this.every(DIRECT_PROBE_INTERVAL_MS, () => { this.round(raced, () => Infinity) })
+    this.round(raced)
+    this.every(DIRECT_PROBE_INTERVAL_MS, () => { this.round(raced) })
     this.schedule(() => { this.startSenders(others) }, this.plan.pacing.ipv4DelayMs)
   }
 
@@ -403,24 +403,23 @@ export class PunchExecution implements ProbeSession {
 
     // 4. paced probing
     const firstRound = plan.priming.enabled ? plan.priming.leadMs : 0
-    const perRound = (): number => this.plan.pacing.probesPerRound
     this.schedule(() => {
-      this.round(senders, perRound)
-      this.every(plan.pacing.intervalMs, () => { this.round(senders, perRound) })
+      this.round(senders)
+      this.every(plan.pacing.intervalMs, () => { this.round(senders) })
     }, firstRound)
   }
 
   /**
-   * One round of `senders`: up to `perRound()` probes each (the IPv6 race:
-   * each of its targets once)
+   * One round of `senders`: the plan's probes per round each (the IPv6
+   * race: each of its targets once)
    */
-  private round (senders: Sender[], perRound: () => number): void {
+  private round (senders: Sender[]): void {
     for (const sender of senders) {
       if (sender.onlyPrime || sender.targets.length === 0) {
         continue
       }
 
-      const probes = Math.min(perRound(), sender.raced ? sender.targets.length : Infinity)
+      const probes = sender.raced ? sender.targets.length : this.plan.pacing.probesPerRound
 
       for (let i = 0; i < probes && sender.targets.length > 0; i++) {
         if (!this.budgetLeft()) {
